@@ -1,0 +1,110 @@
+"""CTC decoding over log-probabilities (``T x C`` numpy arrays, blank = ``BLANK``).
+
+Confidence of a decoded formula: the lowest peak probability among its emitted tokens (for each
+token, the highest probability it reached over the frames of its run). One doubtful symbol makes
+the formula doubtful, which is what a reviewer needs to know; a mean would hide it. An empty
+output takes the mean blank probability.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+
+BLANK = 0
+
+
+def greedy_decode(log_probs: np.ndarray) -> tuple[list[int], float]:
+    """Best path: argmax per frame, merge repeats, drop blanks.
+
+    Args:
+        log_probs: ``T x C`` log-probabilities of one sample (valid frames only).
+
+    Returns:
+        The token ids and the confidence in 0..1.
+    """
+    if len(log_probs) == 0:
+        return [], 0.0
+    best = log_probs.argmax(axis=1)
+    peak = np.exp(log_probs.max(axis=1))
+    ids: list[int] = []
+    token_peaks: list[float] = []
+    previous = BLANK
+    for frame, token in enumerate(best):
+        if token != BLANK:
+            if token != previous:
+                ids.append(int(token))
+                token_peaks.append(float(peak[frame]))
+            else:
+                token_peaks[-1] = max(token_peaks[-1], float(peak[frame]))
+        previous = token
+    if not ids:
+        return [], float(np.exp(log_probs[:, BLANK]).mean())
+    return ids, min(token_peaks)
+
+
+def _logsumexp(a: float, b: float) -> float:
+    if a == -math.inf:
+        return b
+    if b == -math.inf:
+        return a
+    high = max(a, b)
+    return high + math.log1p(math.exp(-abs(a - b)))
+
+
+def beam_decode(
+    log_probs: np.ndarray, beam_width: int = 8, prune: float = -12.0
+) -> tuple[list[int], float]:
+    """CTC prefix beam search (no language model).
+
+    Args:
+        log_probs: ``T x C`` log-probabilities of one sample.
+        beam_width: prefixes kept per frame.
+        prune: skip tokens whose frame log-probability is below this.
+
+    Returns:
+        The most probable token ids and a confidence in 0..1: the greedy confidence of the
+        best path when beam and greedy agree, else the best prefix's share of the beam's mass.
+    """
+    if len(log_probs) == 0:
+        return [], 0.0
+    # prefix -> (log P ending in blank, log P ending in non-blank)
+    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -math.inf)}
+    for frame in log_probs:
+        candidates = np.flatnonzero(frame >= prune)
+        nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [-math.inf, -math.inf])
+        for prefix, (p_blank, p_token) in beams.items():
+            total = _logsumexp(p_blank, p_token)
+            for c in candidates:
+                p = float(frame[c])
+                if c == BLANK:
+                    entry = nxt[prefix]
+                    entry[0] = _logsumexp(entry[0], total + p)
+                    continue
+                extended = (*prefix, int(c))
+                entry = nxt[extended]
+                if prefix and prefix[-1] == c:
+                    # a repeat needs a blank in between to count twice
+                    entry[1] = _logsumexp(entry[1], p_blank + p)
+                    same = nxt[prefix]
+                    same[1] = _logsumexp(same[1], p_token + p)
+                else:
+                    entry[1] = _logsumexp(entry[1], total + p)
+        ranked = sorted(nxt.items(), key=lambda kv: _logsumexp(*kv[1]), reverse=True)
+        beams = {prefix: (pb, pt) for prefix, (pb, pt) in ranked[:beam_width]}
+    scores = {prefix: _logsumexp(*p) for prefix, p in beams.items()}
+    best = max(scores, key=scores.get)
+    greedy_ids, greedy_confidence = greedy_decode(log_probs)
+    if list(best) == greedy_ids:
+        return greedy_ids, greedy_confidence
+    mass = math.exp(scores[best] - _logsumexp_all(list(scores.values())))
+    return list(best), mass
+
+
+def _logsumexp_all(values: list[float]) -> float:
+    total = -math.inf
+    for v in values:
+        total = _logsumexp(total, v)
+    return total

@@ -1,0 +1,198 @@
+"""The recognizer network: a small CRNN that reads 2-D formula layouts with a 1-D CTC head.
+
+Design follows ``shared/reference.md`` (ResNet features, 2-D sinusoidal positional encoding,
+squeeze-excitation, the feature map flattened over height x width into one sequence, BiLSTM,
+CTC with blank 0) at a fraction of its cost: a grayscale input of fixed height and variable
+width instead of 600x600 RGB with a rotated copy, and 4 rows of features instead of 19x19.
+
+Padding never changes a sample's output: the squeeze-excitation pool is masked, the feature
+map is flattened column by column so that padding columns form the tail of each sequence, and
+the backward LSTM reads every sequence reversed *within its own length*. So a crop gives the
+same output alone and inside a batch, and the graph stays exportable to ONNX.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torchvision.models.resnet import BasicBlock
+
+
+@dataclass
+class RecognizerConfig:
+    """Network hyper-parameters; saved inside every checkpoint."""
+
+    num_classes: int  # vocabulary size, CTC blank (id 0) included
+    height: int = 64  # input height in pixels; width is free (a multiple of width_stride)
+    channels: tuple[int, ...] = (32, 64, 128, 192)  # stem, then one residual stage each
+    blocks_per_stage: tuple[int, ...] = (1, 2, 2)  # BasicBlocks in the three stages
+    se_reduction: int = 16  # squeeze-excitation bottleneck, as in the reference
+    lstm_hidden: int = 128  # per direction
+    lstm_layers: int = 2
+    dropout: float = 0.2
+    max_columns: int = 1024  # longest feature map the positional encoding covers (8192 px)
+
+    @property
+    def width_stride(self) -> int:
+        """Input pixels per feature column; input widths are padded to a multiple of it."""
+        return 8
+
+    @property
+    def feature_rows(self) -> int:
+        return self.height // 16
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["channels"] = list(self.channels)
+        data["blocks_per_stage"] = list(self.blocks_per_stage)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RecognizerConfig:
+        data = dict(data)
+        data["channels"] = tuple(data["channels"])
+        data["blocks_per_stage"] = tuple(data["blocks_per_stage"])
+        return cls(**data)
+
+
+def _stage(in_ch: int, out_ch: int, blocks: int, stride: tuple[int, int]) -> nn.Sequential:
+    downsample = nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), nn.BatchNorm2d(out_ch)
+    )
+    layers = [BasicBlock(in_ch, out_ch, stride=stride, downsample=downsample)]
+    layers += [BasicBlock(out_ch, out_ch) for _ in range(blocks - 1)]
+    return nn.Sequential(*layers)
+
+
+def sinusoidal_encoding_2d(channels: int, rows: int, columns: int) -> torch.Tensor:
+    """Fixed 2-D positional encoding: half the channels encode the row, half the column.
+
+    Returns:
+        ``channels x rows x columns``.
+    """
+    quarter = channels // 4
+    freq = torch.exp(torch.arange(quarter) * (-math.log(10000.0) / quarter))
+    rows_t = torch.arange(rows).float()[:, None] * freq  # rows x quarter
+    cols_t = torch.arange(columns).float()[:, None] * freq  # columns x quarter
+    enc = torch.zeros(channels, rows, columns)
+    enc[0:quarter] = torch.sin(rows_t).T[:, :, None]
+    enc[quarter : 2 * quarter] = torch.cos(rows_t).T[:, :, None]
+    enc[2 * quarter : 3 * quarter] = torch.sin(cols_t).T[:, None, :]
+    enc[3 * quarter : 4 * quarter] = torch.cos(cols_t).T[:, None, :]
+    return enc
+
+
+class MaskedSqueezeExcitation(nn.Module):
+    """Channel gating from the mean over valid (non-padding) columns only."""
+
+    def __init__(self, channels: int, reduction: int):
+        super().__init__()
+        self.gate = nn.Sequential(
+            nn.Linear(channels, channels // reduction),
+            nn.ReLU(inplace=True),
+            nn.Linear(channels // reduction, channels),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor, column_mask: torch.Tensor) -> torch.Tensor:
+        # x: B x C x H x W; column_mask: B x W (1 for valid columns)
+        mask = column_mask[:, None, None, :].to(x.dtype)
+        pooled = (x * mask).sum(dim=(2, 3)) / (mask.sum(dim=(2, 3)) * x.shape[2])  # B x C
+        return x * self.gate(pooled)[:, :, None, None]
+
+
+def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence of ``x`` (B x T x C) over its first ``lengths[b]`` steps.
+
+    Steps past a sequence's length stay in place, so padding remains at the tail.
+    """
+    steps = torch.arange(x.shape[1], device=x.device)[None, :]  # 1 x T
+    flipped = lengths[:, None] - 1 - steps  # B x T
+    index = torch.where(flipped >= 0, flipped, steps)
+    return torch.gather(x, 1, index[:, :, None].expand(-1, -1, x.shape[2]))
+
+
+class LengthAwareBiLSTM(nn.Module):
+    """A bidirectional LSTM whose outputs at valid steps never depend on padding."""
+
+    def __init__(self, input_size: int, hidden: int, layers: int, dropout: float):
+        super().__init__()
+        sizes = [input_size] + [2 * hidden] * (layers - 1)
+        self.forward_lstms = nn.ModuleList(nn.LSTM(s, hidden, batch_first=True) for s in sizes)
+        self.backward_lstms = nn.ModuleList(nn.LSTM(s, hidden, batch_first=True) for s in sizes)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # x: B x T x C -> B x T x 2*hidden
+        for i, (fwd, bwd) in enumerate(zip(self.forward_lstms, self.backward_lstms, strict=True)):
+            if i:
+                x = self.dropout(x)
+            ahead, _ = fwd(x)
+            behind, _ = bwd(reverse_within_length(x, lengths))
+            x = torch.cat([ahead, reverse_within_length(behind, lengths)], dim=2)
+        return x
+
+
+class FormulaRecognizer(nn.Module):
+    """Grayscale formula image -> per-step log-probabilities over the vocabulary.
+
+    Input: ``B x 1 x height x W`` with ink near 1 and background 0, ``W`` a multiple of
+    ``config.width_stride``, plus each sample's unpadded width in pixels.
+    Output: ``B x T x num_classes`` log-probabilities and each sample's valid length ``T_b``.
+    """
+
+    def __init__(self, config: RecognizerConfig):
+        super().__init__()
+        self.config = config
+        c = config.channels
+        self.stem = nn.Sequential(  # H/2 x W/2
+            nn.Conv2d(1, c[0], 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(c[0]),
+            nn.ReLU(inplace=True),
+        )
+        strides = [(2, 2), (2, 2), (2, 1)]  # -> H/16 x W/8 in all
+        self.stages = nn.Sequential(
+            *(
+                _stage(c[i], c[i + 1], n, s)
+                for i, (n, s) in enumerate(zip(config.blocks_per_stage, strides, strict=True))
+            )
+        )
+        features = c[-1]
+        self.register_buffer(
+            "position",
+            sinusoidal_encoding_2d(features, config.feature_rows, config.max_columns),
+            persistent=False,
+        )
+        self.excitation = MaskedSqueezeExcitation(features, config.se_reduction)
+        self.dropout = nn.Dropout(config.dropout)
+        self.norm = nn.BatchNorm2d(features)
+        self.sequence = LengthAwareBiLSTM(
+            features, config.lstm_hidden, config.lstm_layers, config.dropout
+        )
+        self.classifier = nn.Linear(2 * config.lstm_hidden, config.num_classes)
+
+    def output_lengths(self, widths: torch.Tensor) -> torch.Tensor:
+        """Valid sequence length for inputs of ``widths`` pixels."""
+        columns = torch.div(widths + self.config.width_stride - 1, self.config.width_stride,
+                            rounding_mode="floor")  # fmt: skip
+        return columns * self.config.feature_rows
+
+    def forward(
+        self, images: torch.Tensor, widths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.stages(self.stem(images))  # B x C x H/16 x W/8
+        _, _, rows, columns = x.shape
+        x = x + self.position[:, :rows, :columns]
+        lengths = self.output_lengths(widths)
+        valid_columns = torch.div(lengths, rows, rounding_mode="floor")
+        column_mask = torch.arange(columns, device=x.device)[None, :] < valid_columns[:, None]
+        x = self.norm(self.dropout(self.excitation(x, column_mask)))
+        # Column-major flattening: a column top to bottom, then the next column to the right,
+        # so LaTeX's left-to-right order (numerator before denominator) follows the sequence
+        # and padding columns end up at the tail.
+        x = x.permute(0, 3, 2, 1).flatten(1, 2)  # B x C x H x W -> B x (W*H) x C
+        x = self.sequence(x, lengths)  # B x T x 2*hidden
+        return self.classifier(x).log_softmax(dim=2), lengths

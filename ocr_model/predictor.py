@@ -1,0 +1,172 @@
+"""The recognizer users call: crops in, ``Recognition``s out, tensors never exposed.
+
+Usage:
+    >>> recognizer = load_recognizer()
+    >>> [r.latex for r in recognizer([crop1, crop2])]
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from ocr_model.checkpoint import LoadedCheckpoint, load_checkpoint
+from ocr_model.decoding import beam_decode, greedy_decode
+from ocr_model.postprocess import repair_latex
+from ocr_model.preprocessing import prepare_crop
+
+
+@dataclass
+class Recognition:
+    """One crop's result.
+
+    Attributes:
+        latex: canonical space-separated LaTeX.
+        confidence: 0..1, see ``ocr_model.decoding`` for how it is computed.
+        repaired: braces or script arguments had to be fixed to make valid LaTeX.
+    """
+
+    latex: str
+    confidence: float
+    repaired: bool = False
+
+
+def default_threads() -> int:
+    """Threads per process: the cores divided among Celery's prefork children.
+
+    ``FORMULA_OCR_TORCH_THREADS`` wins; otherwise cores / ``FORMULA_OCR_CONCURRENCY``
+    (default: all cores for one process).
+    """
+    if "FORMULA_OCR_TORCH_THREADS" in os.environ:
+        return max(1, int(os.environ["FORMULA_OCR_TORCH_THREADS"]))
+    processes = int(os.environ.get("FORMULA_OCR_CONCURRENCY", "1"))
+    return max(1, (os.cpu_count() or 1) // max(1, processes))
+
+
+@dataclass
+class PredictorConfig:
+    """How crops are batched and decoded."""
+
+    max_batch_size: int = 32  # crops per forward pass
+    max_batch_pixels: int = 32 * 64 * 512  # padded pixels per forward pass (bounds memory)
+    max_width: int = 2048  # wider crops are scaled down to this many pixels
+    decoder: str = "greedy"  # "greedy" or "beam"
+    beam_width: int = 8
+    backend: str = "torch"  # "torch" or "onnx"
+    num_threads: int | None = None  # None: default_threads()
+
+
+class Backend(Protocol):
+    def __call__(self, images: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``B x 1 x H x W`` float32, ``B`` int64 -> ``B x T x C`` log-probs, ``B`` lengths."""
+        ...
+
+
+class TorchBackend:
+    def __init__(self, model: torch.nn.Module):
+        self.model = model.eval()
+
+    def __call__(self, images: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with torch.inference_mode():
+            log_probs, lengths = self.model(torch.from_numpy(images), torch.from_numpy(widths))
+        return log_probs.numpy(), lengths.numpy()
+
+
+class Recognizer:
+    """Owns preprocessing, batching by width, inference and decoding.
+
+    Args:
+        checkpoint: a loaded checkpoint (see ``load_recognizer``).
+        config: batching and decoding settings.
+    """
+
+    def __init__(self, checkpoint: LoadedCheckpoint, config: PredictorConfig | None = None):
+        self.config = config or PredictorConfig()
+        self.checkpoint = checkpoint
+        self.vocab = checkpoint.vocab
+        self.model_config = checkpoint.model.config
+        torch.set_num_threads(self.config.num_threads or default_threads())
+        if self.config.backend == "torch":
+            self.backend: Backend = TorchBackend(checkpoint.model)
+        elif self.config.backend == "onnx":
+            from ocr_model.onnx_backend import OnnxBackend
+
+            self.backend = OnnxBackend(checkpoint, self.config.num_threads or default_threads())
+        else:
+            raise ValueError(f"unknown backend {self.config.backend!r}: use 'torch' or 'onnx'")
+        if self.config.decoder not in ("greedy", "beam"):
+            raise ValueError(f"unknown decoder {self.config.decoder!r}: use 'greedy' or 'beam'")
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """What results record as the model: name, version (sha256), backend."""
+        return {
+            "name": self.checkpoint.metadata.get("name", "formula-ocr-ctc"),
+            "version": self.checkpoint.sha256,
+            "checkpoint": self.checkpoint.path.name,
+            "backend": self.config.backend,
+            "decoder": self.config.decoder,
+        }
+
+    def prepare(self, crop: np.ndarray) -> np.ndarray:
+        """One crop as the network sees it (``height x W`` float32)."""
+        return prepare_crop(
+            crop, self.model_config.height, self.config.max_width, self.model_config.width_stride
+        )
+
+    def _batches(self, inputs: list[np.ndarray]) -> list[list[int]]:
+        # Sorting by width keeps padding small; each batch respects both limits.
+        order = sorted(range(len(inputs)), key=lambda i: inputs[i].shape[1])
+        batches: list[list[int]] = []
+        for index in order:
+            width = inputs[index].shape[1]
+            if batches:
+                current = batches[-1]
+                pixels = (len(current) + 1) * width * self.model_config.height
+                if len(current) < self.config.max_batch_size and (
+                    pixels <= self.config.max_batch_pixels
+                ):
+                    current.append(index)
+                    continue
+            batches.append([index])
+        return batches
+
+    def _decode(self, log_probs: np.ndarray) -> Recognition:
+        if self.config.decoder == "beam":
+            ids, confidence = beam_decode(log_probs, self.config.beam_width)
+        else:
+            ids, confidence = greedy_decode(log_probs)
+        tokens, repaired = repair_latex(self.vocab.decode(ids))
+        return Recognition(" ".join(tokens), float(np.clip(confidence, 0.0, 1.0)), repaired)
+
+    def __call__(self, crops: list[np.ndarray]) -> list[Recognition]:
+        """Recognize crops; results come back in input order, ``[]`` for no crops."""
+        inputs = [self.prepare(crop) for crop in crops]
+        results: list[Recognition | None] = [None] * len(inputs)
+        for batch in self._batches(inputs):
+            width = max(inputs[i].shape[1] for i in batch)
+            images = np.zeros((len(batch), 1, self.model_config.height, width), np.float32)
+            for row, index in enumerate(batch):
+                images[row, 0, :, : inputs[index].shape[1]] = inputs[index]
+            widths = np.array([inputs[i].shape[1] for i in batch], np.int64)
+            log_probs, lengths = self.backend(images, widths)
+            for row, index in enumerate(batch):
+                results[index] = self._decode(log_probs[row, : lengths[row]])
+        return results  # type: ignore[return-value]
+
+
+def load_recognizer(
+    path: str | Path | None = None, config: PredictorConfig | None = None
+) -> Recognizer:
+    """Build a ``Recognizer`` from a checkpoint (default: the one shipped in ``model_data/``).
+
+    Usage:
+        >>> recognizer = load_recognizer(config=PredictorConfig(backend="onnx"))
+        >>> recognizer([image])[0].latex
+    """
+    return Recognizer(load_checkpoint(path), config)
