@@ -112,8 +112,9 @@ def load_checkpoint(path: str | Path | None = None) -> LoadedCheckpoint:
                 f"{path}: config has {config.num_classes} classes, vocabulary {len(vocab)}"
             )
         model = FormulaRecognizer(config)
-        weights = {k: v.float() if v.is_floating_point() else v
-                   for k, v in payload["state_dict"].items()}  # fmt: skip
+        weights = {
+            k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()
+        }
         model.load_state_dict(weights)
     except (KeyError, TypeError, RuntimeError) as exc:
         if isinstance(exc, CheckpointError):

@@ -28,7 +28,7 @@ class RecognizerConfig:
     num_classes: int  # vocabulary size, CTC blank (id 0) included
     height: int = 64  # input height in pixels; width is free (a multiple of width_stride)
     channels: tuple[int, ...] = (32, 64, 128, 192)  # stem, then one residual stage each
-    blocks_per_stage: tuple[int, ...] = (1, 2, 2)  # BasicBlocks in the three stages
+    blocks_per_stage: tuple[int, ...] = (1, 1, 2)  # BasicBlocks in the three stages
     se_reduction: int = 16  # squeeze-excitation bottleneck, as in the reference
     lstm_hidden: int = 128  # per direction
     lstm_layers: int = 2
@@ -176,8 +176,9 @@ class FormulaRecognizer(nn.Module):
 
     def output_lengths(self, widths: torch.Tensor) -> torch.Tensor:
         """Valid sequence length for inputs of ``widths`` pixels."""
-        columns = torch.div(widths + self.config.width_stride - 1, self.config.width_stride,
-                            rounding_mode="floor")  # fmt: skip
+        columns = torch.div(
+            widths + self.config.width_stride - 1, self.config.width_stride, rounding_mode="floor"
+        )
         return columns * self.config.feature_rows
 
     def forward(

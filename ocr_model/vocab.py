@@ -25,20 +25,58 @@ _TOKEN_RE = re.compile(r"\\[a-zA-Z]+|\\.|\S")
 
 # Layout-only commands: they do not change what formula is written.
 _DROPPED = {
-    "\\left", "\\right", "\\limits", "\\displaystyle", "\\textstyle", "\\,", "\\;", "\\:",
-    "\\!", "\\quad", "\\qquad", "\\ ", "~", "\\big", "\\Big", "\\bigg", "\\Bigg",
-    "\\mathrm", "\\mbox", "\\text", "\\mathit",
-}  # fmt: skip
+    "\\left",
+    "\\right",
+    "\\limits",
+    "\\displaystyle",
+    "\\textstyle",
+    "\\,",
+    "\\;",
+    "\\:",
+    "\\!",
+    "\\quad",
+    "\\qquad",
+    "\\ ",
+    "~",
+    "\\big",
+    "\\Big",
+    "\\bigg",
+    "\\Bigg",
+    "\\mathrm",
+    "\\mbox",
+    "\\text",
+    "\\mathit",
+}
 
 # Spellings of the same symbol; the value is the spelling of the CROHME dictionary.
 _ALIASES = {
-    "\\lt": "<", "\\gt": ">", "\\le": "\\leq", "\\ge": "\\geq", "\\ne": "\\neq",
-    "\\to": "\\rightarrow", "\\dots": "\\ldots", "\\lbrace": "\\{", "\\rbrace": "\\}",
-    "\\vert": "|", "\\mid": "|", "\\lvert": "|", "\\rvert": "|", "\\dfrac": "\\frac",
-    "\\tfrac": "\\frac", "\\varphi": "\\phi", "\\left(": "(", "\\right)": ")",
-    "\\left[": "[", "\\right]": "]", "\\left|": "|", "\\right|": "|",
-    "\\left\\{": "\\{", "\\right\\}": "\\}", "\\left.": "", "\\right.": "",
-}  # fmt: skip
+    "\\lt": "<",
+    "\\gt": ">",
+    "\\le": "\\leq",
+    "\\ge": "\\geq",
+    "\\ne": "\\neq",
+    "\\to": "\\rightarrow",
+    "\\dots": "\\ldots",
+    "\\lbrace": "\\{",
+    "\\rbrace": "\\}",
+    "\\vert": "|",
+    "\\mid": "|",
+    "\\lvert": "|",
+    "\\rvert": "|",
+    "\\dfrac": "\\frac",
+    "\\tfrac": "\\frac",
+    "\\varphi": "\\phi",
+    "\\left(": "(",
+    "\\right)": ")",
+    "\\left[": "[",
+    "\\right]": "]",
+    "\\left|": "|",
+    "\\right|": "|",
+    "\\left\\{": "\\{",
+    "\\right\\}": "\\}",
+    "\\left.": "",
+    "\\right.": "",
+}
 
 # Commands taking that many brace arguments; a bare token argument gets braces.
 _ARITY = {"\\frac": 2, "\\sqrt": 1, "^": 1, "_": 1}

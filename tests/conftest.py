@@ -28,9 +28,12 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, tiny_vocab: Vocabu
     """A small randomly initialised checkpoint file (seeded, so outputs are repeatable)."""
     torch.manual_seed(0)
     config = RecognizerConfig(
-        num_classes=len(tiny_vocab), channels=(8, 16, 16, 24), blocks_per_stage=(1, 1, 1),
-        se_reduction=4, lstm_hidden=16,
-    )  # fmt: skip
+        num_classes=len(tiny_vocab),
+        channels=(8, 16, 16, 24),
+        blocks_per_stage=(1, 1, 1),
+        se_reduction=4,
+        lstm_hidden=16,
+    )
     model = FormulaRecognizer(config).eval()
     path = tmp_path_factory.mktemp("checkpoint") / "tiny.pt"
     return save_checkpoint(path, model, tiny_vocab, metadata={"name": "tiny-random"})

@@ -1,0 +1,1 @@
+"""Training, data readers and evaluation for the formula recognizer (imports ocr_model only)."""
