@@ -24,7 +24,7 @@ import numpy as np
 
 # Rows x columns of the grain and noise banks: random crops of them are used per image (formula
 # crops are wide and short); larger images get the bank resized instead.
-_BANK_SHAPE = (512, 2048)
+_BANK_SHAPE = (256, 2048)
 
 
 @dataclass(frozen=True)
