@@ -1,5 +1,6 @@
 """Segmentation: page images (or PDF text layers) in, formula boxes in page pixels out."""
 
 from segmentation.detector import Box, FormulaDetector, PageTooLargeError
+from segmentation.grouping import GroupingConfig
 
-__all__ = ["Box", "FormulaDetector", "PageTooLargeError"]
+__all__ = ["Box", "FormulaDetector", "GroupingConfig", "PageTooLargeError"]

@@ -1,0 +1,270 @@
+"""Group ink components into formulas by reading the 2-D layout of math.
+
+Works on component bounding boxes (``N x 4`` arrays of x0, y0, x1, y1, exclusive ends) in the
+deskewed work frame; every distance is measured in character heights so the same thresholds
+serve small print and large handwriting.
+
+Three passes:
+1. glue: symbols into "words": neighbours closer than a fraction of their size (scripts, the
+   parts of ``=`` and ``i``, root signs and their content overlap), and fraction bars with what
+   sits directly above and below them;
+2. rows: words that share a text line, split where the horizontal gap is much wider than the
+   spacing inside a formula;
+3. clean: exercise labels ("1.", "(a)") come off the front of a row's first formula, and
+   groups that look like prose or specks are dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class GroupingConfig:
+    """Layout thresholds, in character heights unless stated otherwise."""
+
+    glue_x: float = 0.6  # symbols closer than this (x) join into one word
+    glue_y: float = 0.3  # ... and closer than this (y): '=' bars, the dot of 'i', limits
+    bar_min_width: float = 0.8  # a fraction bar is at least this wide ...
+    bar_aspect: float = 4.0  # ... and this many times wider than thick
+    fraction_gap: float = 1.1  # numerator/denominator at most this far from their bar
+    split_gap: float = 2.2  # a wider gap on a row separates two formulas (hand data: <= 1.9)
+    label_max_width: float = 2.2  # an exercise label ("1.", "(a)") is at most this wide
+    label_gap: float = 0.4  # ... and followed by at least this much space
+    min_height: float = 0.45  # a group lower than this (and narrow) is a speck or a dot
+    prose_min_words: int = 4  # rows of at least this many multi-letter words are prose
+    prose_word_share: float = 0.6  # ... when those words hold this share of the components
+
+
+def char_height(heights: np.ndarray) -> float:
+    """Typical character height: median of the components near the upper quartile.
+
+    The upper quartile first skips dots, bars and operators (small, numerous in math); the
+    median around it then ignores tall parentheses and page furniture.
+    """
+    heights = heights[heights >= 3]
+    if len(heights) == 0:
+        return 0.0
+    upper = float(np.percentile(heights, 75))
+    near = heights[(heights >= 0.5 * upper) & (heights <= 2.0 * upper)]
+    return float(np.median(near))
+
+
+class _UnionFind:
+    def __init__(self, size: int):
+        self.parent = np.arange(size)
+
+    def find(self, item: int) -> int:
+        root = item
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[item] != root:  # path compression
+            self.parent[item], item = root, self.parent[item]
+        return root
+
+    def union_pairs(self, first: np.ndarray, second: np.ndarray) -> None:
+        for a, b in zip(first.tolist(), second.tolist(), strict=True):
+            ra, rb = self.find(a), self.find(b)
+            if ra != rb:
+                self.parent[max(ra, rb)] = min(ra, rb)
+
+    def groups(self) -> list[np.ndarray]:
+        roots = np.array([self.find(i) for i in range(len(self.parent))])
+        order = np.argsort(roots, kind="stable")
+        splits = np.flatnonzero(np.diff(roots[order])) + 1
+        return np.split(order, splits) if len(order) else []
+
+
+def _gaps(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise horizontal and vertical gaps (0 where the boxes overlap on that axis)."""
+    x0, y0, x1, y1 = (boxes[:, k] for k in range(4))
+    dx = np.maximum(0.0, np.maximum(x0[:, None], x0[None, :]) - np.minimum(x1[:, None], x1[None]))
+    dy = np.maximum(0.0, np.maximum(y0[:, None], y0[None, :]) - np.minimum(y1[:, None], y1[None]))
+    return dx, dy
+
+
+def glue_symbols(boxes: np.ndarray, height: float, config: GroupingConfig) -> list[np.ndarray]:
+    """Pass 1: component indices grouped into words (symbols, scripts, fractions)."""
+    count = len(boxes)
+    union = _UnionFind(count)
+    if count < 2:
+        return union.groups()
+    widths = boxes[:, 2] - boxes[:, 0]
+    heights = boxes[:, 3] - boxes[:, 1]
+    # Each symbol's own size, clipped: a '-' still counts as half a character, a tall bracket
+    # as at most one and a half.
+    size = np.clip(heights, 0.4 * height, 1.5 * height)
+    pair_size = np.maximum(size[:, None], size[None, :])
+    dx, dy = _gaps(boxes)
+    near = (dx <= config.glue_x * pair_size) & (dy <= config.glue_y * pair_size)
+    first, second = np.nonzero(np.triu(near, 1))
+    union.union_pairs(first, second)
+
+    bars = np.flatnonzero(
+        (widths >= config.bar_min_width * height) & (widths >= config.bar_aspect * heights)
+    )
+    centres = (boxes[:, 0] + boxes[:, 2]) / 2
+    for bar in bars.tolist():
+        x0, y0, x1, y1 = boxes[bar]
+        slack = 0.2 * height
+        inside = (centres >= x0 - slack) & (centres <= x1 + slack)
+        inside[bar] = False
+        reach = config.fraction_gap * size
+        above = inside & (boxes[:, 3] <= y0 + 1) & (y0 - boxes[:, 3] <= reach)
+        below = inside & (boxes[:, 1] >= y1 - 1) & (boxes[:, 1] - y1 <= reach)
+        # Only a bar with something on both sides is a fraction; otherwise a minus or underline.
+        if above.any() and below.any():
+            partners = np.flatnonzero(above | below)
+            union.union_pairs(np.full(len(partners), bar), partners)
+    return union.groups()
+
+
+def _span(boxes: np.ndarray) -> np.ndarray:
+    return np.array([boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max()])
+
+
+def split_rows(
+    boxes: np.ndarray, words: list[np.ndarray], height: float, config: GroupingConfig
+) -> list[np.ndarray]:
+    """Pass 2: words on one text line, split into formulas at wide gaps."""
+    if not words:
+        return []
+    spans = np.array([_span(boxes[word]) for word in words])
+    word_heights = spans[:, 3] - spans[:, 1]
+    overlap = np.minimum(spans[:, None, 3], spans[None, :, 3]) - np.maximum(
+        spans[:, None, 1], spans[None, :, 1]
+    )
+    same_row = overlap >= 0.5 * np.minimum(word_heights[:, None], word_heights[None, :])
+    union = _UnionFind(len(words))
+    first, second = np.nonzero(np.triu(same_row, 1))
+    union.union_pairs(first, second)
+
+    formulas: list[np.ndarray] = []
+    for row in union.groups():
+        members = np.concatenate([words[w] for w in row])
+        row_height = max(char_height(boxes[members, 3] - boxes[members, 1]), 0.5 * height)
+        current: list[np.ndarray] = []
+        right = -np.inf
+        for w in row[np.argsort(spans[row, 0], kind="stable")].tolist():
+            if current and spans[w, 0] - right > config.split_gap * row_height:
+                formulas.append(np.concatenate(current))
+                current = []
+            current.append(words[w])
+            right = max(right, spans[w, 2]) if len(current) > 1 else spans[w, 2]
+        formulas.append(np.concatenate(current))
+    return formulas
+
+
+def _is_label(boxes: np.ndarray, height: float) -> bool:
+    """Whether components (sorted by x) look like "12." or "(a)": a numbering, not math."""
+    x0, y0, x1, y1 = _span(boxes)
+    heights = boxes[:, 3] - boxes[:, 1]
+    widths = boxes[:, 2] - boxes[:, 0]
+    last = boxes[-1]
+    # A period: a small blob sitting on the baseline of what precedes it.
+    period = (
+        len(boxes) >= 2
+        and heights[-1] <= 0.35 * height
+        and widths[-1] <= 0.35 * height
+        and abs(last[3] - boxes[:-1, 3].max()) <= 0.25 * height
+    )
+    # Parentheses: tall narrow strokes at both ends around at most three symbols.
+    parens = (
+        3 <= len(boxes) <= 6
+        and min(heights[0], heights[-1]) >= 0.7 * (y1 - y0)
+        and max(widths[0], widths[-1]) <= 0.45 * max(heights[0], heights[-1])
+    )
+    return bool(period or parens)
+
+
+def strip_label(
+    boxes: np.ndarray, formula: np.ndarray, height: float, config: GroupingConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split an exercise label off the left of ``formula``: (label indices, formula indices)."""
+    order = formula[np.argsort(boxes[formula, 0], kind="stable")]
+    right = boxes[order[0], 2]
+    for cut in range(1, min(len(order), 7)):
+        gap = boxes[order[cut], 0] - right
+        head = order[:cut]
+        if right - boxes[head, 0].min() > config.label_max_width * height:
+            break
+        if gap >= config.label_gap * height and _is_label(boxes[head], height):
+            return head, order[cut:]
+        right = max(right, boxes[order[cut], 2])
+    return order[:0], formula
+
+
+def is_prose(boxes: np.ndarray, height: float, config: GroupingConfig) -> bool:
+    """Whether a group reads as a sentence: several multi-letter words on one baseline, no bars.
+
+    Math has short letter runs too (sin, cos, lim) but rarely four of them, and nearly always
+    a bar (minus, equals, fraction) somewhere.
+    """
+    widths = boxes[:, 2] - boxes[:, 0]
+    heights = boxes[:, 3] - boxes[:, 1]
+    if np.any((widths >= 1.5 * heights) & (heights <= 0.25 * height) & (widths >= 0.25 * height)):
+        return False
+    order = np.argsort(boxes[:, 0], kind="stable")
+    words, run, in_words, right = 0, 1, 0, boxes[order[0], 2]
+    for index in order[1:].tolist():
+        if boxes[index, 0] - right <= 0.2 * height:
+            run += 1
+        else:
+            if run >= 3:
+                words, in_words = words + 1, in_words + run
+            run = 1
+        right = max(right, boxes[index, 2])
+    if run >= 3:
+        words, in_words = words + 1, in_words + run
+    return words >= config.prose_min_words and in_words >= config.prose_word_share * len(boxes)
+
+
+def formula_score(boxes: np.ndarray, height: float) -> float:
+    """Detection score 0..1: more ink structure typical of math, more confidence.
+
+    Evidence: several symbols, a bar (minus, equals, fraction), symbols off the baseline
+    (scripts, limits). A single blob stays below 0.5.
+    """
+    widths = boxes[:, 2] - boxes[:, 0]
+    heights = boxes[:, 3] - boxes[:, 1]
+    group_height = boxes[:, 3].max() - boxes[:, 1].min()
+    bars = np.any((widths >= 2.0 * heights) & (heights <= 0.3 * height))
+    centres = (boxes[:, 1] + boxes[:, 3]) / 2
+    offset = np.abs(centres - np.median(centres)) > 0.3 * height
+    evidence = min(len(boxes), 4) / 4 + float(bars) + float(offset.any())
+    evidence += float(group_height >= 0.8 * height)
+    return round(min(1.0, 0.2 + 0.2 * evidence), 3)
+
+
+def group_formulas(
+    boxes: np.ndarray, height: float, config: GroupingConfig
+) -> list[tuple[np.ndarray, float]]:
+    """All passes: component boxes -> (component indices, score) per formula.
+
+    Args:
+        boxes: ``N x 4`` float component boxes (x0, y0, x1, y1) in a deskewed frame.
+        height: typical character height of the page in the same pixels.
+        config: layout thresholds.
+    """
+    if len(boxes) == 0 or height <= 0:
+        return []
+    words = glue_symbols(boxes, height, config)
+    results = []
+    for formula in split_rows(boxes, words, height, config):
+        _, formula = strip_label(boxes, formula, height, config)
+        if len(formula) == 0:
+            continue
+        parts = boxes[formula]
+        x0, y0, x1, y1 = _span(parts)
+        if y1 - y0 < config.min_height * height and x1 - x0 < 2 * height:
+            continue
+        if (x1 - x0) <= config.label_max_width * height and _is_label(
+            parts[np.argsort(parts[:, 0], kind="stable")], height
+        ):
+            continue
+        if is_prose(parts, height, config):
+            continue
+        results.append((formula, formula_score(parts, height)))
+    return results
