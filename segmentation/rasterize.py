@@ -117,7 +117,7 @@ def _open_pdf(path: Path, limits: InputLimits, password: str | None) -> pymupdf.
     try:
         doc = pymupdf.open(path, filetype="pdf")
     except (RuntimeError, ValueError) as exc:  # FileDataError, EmptyFileError
-        raise InputError(f"cannot open PDF: {exc}") from exc
+        raise InputError(f"cannot open PDF (damaged or truncated?): {exc}") from exc
     try:
         if not doc.is_pdf:
             raise InputError("not a PDF: MuPDF opened it as another format")

@@ -68,7 +68,7 @@ def collect_documents(inputs: list[Path], recursive: bool) -> list[Document]:
 
 
 def _load_recognizer(args: argparse.Namespace) -> Recognizer:
-    config = PredictorConfig(backend=args.backend, decoder=args.decoder)
+    config = PredictorConfig(backend=args.backend, decoder=args.decoder, num_threads=args.threads)
     return load_recognizer(args.checkpoint, config)
 
 
@@ -176,6 +176,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         choices=("greedy", "beam"),
         default="greedy",
         help="CTC decoding: greedy is fastest, beam search is slightly more accurate",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="inference threads (default: all cores, or FORMULA_OCR_TORCH_THREADS); use 1 on "
+        "a machine that is busy with other work, where more threads wait on each other",
     )
 
 
