@@ -158,11 +158,12 @@ def make_page(
     page = np.full((PAGE_HEIGHT, PAGE_WIDTH), rng.uniform(225, 250), np.float32)
     owner = np.zeros(page.shape, np.uint8)
     labels: list[str] = []
-    ruled = rng.random() < 0.4
-    if ruled:
+    rules: list[int] = []
+    if rng.random() < 0.4:  # a ruled notebook page
         spacing = int(rng.integers(60, 90))
         shade = rng.uniform(120, 190)
-        for y in range(int(rng.integers(80, 160)), PAGE_HEIGHT, spacing):
+        rules = list(range(int(rng.integers(80, 160)), PAGE_HEIGHT, spacing))
+        for y in rules:
             cv2.line(page, (0, y), (PAGE_WIDTH, y), shade, int(rng.integers(1, 3)))
 
     def pick() -> Formula:
@@ -213,6 +214,9 @@ def make_page(
             if rng.random() < 0.4 and used + gap + second.image.shape[1] < PAGE_WIDTH - 2 * MARGIN:
                 row.append(second)
             height = max(f.image.shape[0] for f in row)
+            below = [rule for rule in rules if rule >= y + height]
+            if below:  # people write on the rule: the row's bottom sits just above a line
+                y = below[0] - height - int(rng.integers(2, 8))
             if y + height > PAGE_HEIGHT - MARGIN:
                 break
             x = MARGIN + int(rng.integers(0, 40))

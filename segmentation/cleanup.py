@@ -99,7 +99,7 @@ def rotation_matrix(angle: float, shape: tuple[int, int], margin: int = 0) -> np
 
 
 def remove_lines(
-    ink: np.ndarray, faint: np.ndarray, rule_length: int, stem_length: int
+    ink: np.ndarray, faint: np.ndarray, rule_length: int, stem_length: int, bridge: int
 ) -> np.ndarray:
     """Erase ruled lines, table borders and page-edge shadows from ``ink``.
 
@@ -108,7 +108,8 @@ def remove_lines(
     Three kinds go: horizontal runs of at least ``rule_length`` pixels (longer than any
     fraction bar), vertical runs of at least ``stem_length`` (taller than any glyph), and
     shorter horizontal runs that touch such a vertical run (the rest of a table grid). Only the
-    runs' pixels go, so handwriting that crosses a rule keeps its strokes.
+    runs' pixels go, except where a stroke crosses the line (ink within ``bridge`` pixels
+    both above and below).
     """
     element = cv2.getStructuringElement(cv2.MORPH_RECT, (max(3, stem_length), 1))
     rules = cv2.morphologyEx(faint, cv2.MORPH_OPEN, element)
@@ -128,4 +129,10 @@ def remove_lines(
     lines[table & (rules > 0)] = 255
     # Anti-aliased line edges are a pixel wider than the opened core.
     lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
-    return cv2.subtract(ink, lines)
+    strokes = cv2.subtract(ink, lines)
+    # Where a stroke crosses the line (ink within ``bridge`` above and below), keep the line
+    # pixels: the letter stays one piece, the rule between and under letters still goes.
+    column = np.ones((bridge + 1, 1), np.uint8)
+    below = cv2.dilate(strokes, column, anchor=(0, 0))
+    above = cv2.dilate(strokes, column, anchor=(0, bridge))
+    return strokes | (above & below & lines & ink)

@@ -123,7 +123,7 @@ class FormulaDetector:
 
         count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
         stats = stats[1:count]
-        char = char_height(stats[:, cv2.CC_STAT_HEIGHT].astype(np.float64))
+        char = char_height(self._glyph_heights(stats, ink.shape))
         if char <= 0:
             return []
         rule, stem = self.rule_length * char, self.stem_length * char
@@ -137,7 +137,7 @@ class FormulaDetector:
             ink = binarize(normalized, self.ink_contrast)
         if has_lines:
             faint = binarize(normalized, self.line_contrast)
-            ink = remove_lines(ink, faint, round(rule), round(stem))
+            ink = remove_lines(ink, faint, round(rule), round(stem), max(2, round(char / 4)))
         if matrix is not None or has_lines:
             count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
             stats = stats[1:count]
@@ -161,6 +161,16 @@ class FormulaDetector:
             if x1 > x0 and y1 > y0:
                 found.append(Box(x0, y0, x1, y1, score))
         return reading_order(found)
+
+    @staticmethod
+    def _glyph_heights(stats: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """Heights of the components that can be symbols: not page furniture (a rule grid is
+        one huge sparse component) and not larger than a tenth of the page."""
+        widths, heights = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+        # Even a thin diagonal stroke fills ~15 % of its box; a ruled grid fills ~1 %.
+        solid = stats[:, cv2.CC_STAT_AREA] >= 0.04 * widths * heights
+        small = (heights <= shape[0] / 10) & (widths <= shape[1] / 4)
+        return heights[solid & small].astype(np.float64)
 
     def _skew(self, stats: np.ndarray, char: float) -> float:
         """Skew angle from the baselines of character-sized components (0 if below 0.3 deg)."""
