@@ -79,3 +79,34 @@ def test_boxes_follow_page_rotation(document: pymupdf.Document) -> None:
         expected = (height - before.y1, before.x0, height - before.y0, before.x1)
         assert np.allclose((after.x0, after.y0, after.x1, after.y1), expected, atol=2)
         assert ink[after.y0 : after.y1, after.x0 : after.x1].any()
+
+
+def test_tex_fonts_keep_a_display_fraction_whole(tmp_path) -> None:
+    """A PDF typeset in Computer Modern (matplotlib's TeX fonts: cmmi10, cmr10, cmex10, cmsy10)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context({"mathtext.fontset": "cm"}):
+        figure = plt.figure(figsize=(8.27, 11.69))  # A4
+        figure.text(0.1, 0.9, "Exercise 1. Simplify the expression below.", fontsize=12)
+        figure.text(0.1, 0.8, r"$\frac{x^{2}+1}{\sqrt{y}} = \alpha_{n}$", fontsize=16)
+        figure.text(0.1, 0.7, r"Let $x \leq 2$ and solve for y.", fontsize=12)
+        figure.savefig(tmp_path / "tex.pdf")
+        plt.close(figure)
+    with pymupdf.open(tmp_path / "tex.pdf") as doc:
+        page = doc[0]
+        boxes = formula_boxes(page, DPI)
+        ink = rendered_ink(page)
+    assert boxes is not None and len(boxes) == 2
+    display, inline = boxes
+    # All ink of the display formula's band (fraction bar, root, scripts) lies inside its box.
+    band = ink[display.y0 - 10 : display.y1 + 10]
+    ys, xs = np.nonzero(band)
+    assert display.x0 - 2 <= xs.min() and xs.max() < display.x1 + 2
+    assert ys.min() >= 10 - 2 and ys.max() < display.y1 - display.y0 + 10 + 2
+    # The inline formula is "x <= 2" only: the prose around it stays out.
+    words = ink[inline.y0 : inline.y1]
+    assert words[:, : inline.x0 - 3].any() and words[:, inline.x1 + 3 :].any()
+    assert inline.width < 0.25 * ink.shape[1]
