@@ -22,6 +22,9 @@ import cv2
 import numpy as np
 import pymupdf
 
+from segmentation.detector import Box
+from segmentation.text_layer import formula_boxes
+
 PDF_SUFFIXES = frozenset({".pdf"})
 TIFF_SUFFIXES = frozenset({".tif", ".tiff"})
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"}) | TIFF_SUFFIXES
@@ -53,6 +56,8 @@ class RasterPage:
         image: ``H x W`` uint8 gray, dark ink on white; ``None`` when ``error`` is set.
         error: why this page could not be rasterized.
         warnings: non-fatal problems MuPDF reported while rendering this page.
+        text_boxes: formula boxes from a born-digital PDF page's text layer; ``None`` for
+            scans and images, whose formulas the image detector has to find.
     """
 
     index: int
@@ -61,6 +66,7 @@ class RasterPage:
     height: int = 0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    text_boxes: list[Box] | None = None
 
 
 @dataclass
@@ -145,7 +151,9 @@ def _pdf_warnings(doc: pymupdf.Document) -> list[str]:
     return warnings
 
 
-def _render_page(doc: pymupdf.Document, index: int, dpi: int, limits: InputLimits) -> RasterPage:
+def _render_page(
+    doc: pymupdf.Document, index: int, dpi: int, limits: InputLimits, text_layer: bool
+) -> RasterPage:
     page = doc[index]
     # Size from the page box before rendering: a huge declared page must not be allocated.
     width = math.ceil(page.rect.width * dpi / 72)
@@ -167,7 +175,14 @@ def _render_page(doc: pymupdf.Document, index: int, dpi: int, limits: InputLimit
     # samples_mv points into the pixmap's memory, which MuPDF frees with the pixmap.
     rows = np.frombuffer(pix.samples_mv, np.uint8).reshape(pix.height, pix.stride)
     image = rows[:, : pix.width].copy()
-    return RasterPage(index, image, pix.width, pix.height, warnings=_mupdf_warnings())
+    text_boxes = None
+    # A page with images is (or contains) a scan: its text layer, if any, is OCR output or
+    # captions and misses handwritten formulas, so only image-free pages trust the text layer.
+    if text_layer and not page.get_images():
+        text_boxes = formula_boxes(page, dpi)
+    return RasterPage(
+        index, image, pix.width, pix.height, warnings=_mupdf_warnings(), text_boxes=text_boxes
+    )
 
 
 def rasterize_pdf(
@@ -176,6 +191,7 @@ def rasterize_pdf(
     limits: InputLimits,
     password: str | None = None,
     pages: Iterable[int] | None = None,
+    text_layer: bool = False,
 ) -> Generator[RasterPage, None, None]:
     """Render PDF pages to gray images, one page at a time.
 
@@ -185,6 +201,7 @@ def rasterize_pdf(
         limits: size caps; pages over ``max_page_pixels`` get an error instead of an image.
         password: opens encrypted PDFs.
         pages: 0-based page numbers to render (default: all, in order).
+        text_layer: also read formula boxes from born-digital pages' text (``text_boxes``).
 
     Yields:
         ``RasterPage`` per requested page.
@@ -198,7 +215,7 @@ def rasterize_pdf(
         for index in range(doc.page_count) if pages is None else pages:
             if not 0 <= index < doc.page_count:
                 raise IndexError(f"page {index} out of range (document has {doc.page_count})")
-            yield _render_page(doc, index, dpi, limits)
+            yield _render_page(doc, index, dpi, limits, text_layer)
     finally:
         doc.close()
         # MuPDF keeps up to 256 MB of decoded resources cached across documents.
@@ -308,7 +325,12 @@ def count_pages(path: str | Path, limits: InputLimits, password: str | None = No
 
 
 def load_page(
-    path: str | Path, index: int, dpi: int, limits: InputLimits, password: str | None = None
+    path: str | Path,
+    index: int,
+    dpi: int,
+    limits: InputLimits,
+    password: str | None = None,
+    text_layer: bool = False,
 ) -> RasterPage:
     """One page of any supported document (what a per-page task needs).
 
@@ -316,7 +338,7 @@ def load_page(
         InputError: the document cannot be read at all.
     """
     if source_kind(path) == "pdf":
-        pages = rasterize_pdf(path, dpi, limits, password, pages=[index])
+        pages = rasterize_pdf(path, dpi, limits, password, [index], text_layer)
     else:
         pages = load_images(path, limits, pages=[index])
     with closing(pages):  # closes the PDF now, not whenever the generator is collected

@@ -80,6 +80,7 @@ def run_convert(args: argparse.Namespace) -> int:
             low_confidence_threshold=args.low_confidence,
             limits=InputLimits(max_page_pixels=args.max_page_pixels),
             password=args.password,
+            use_text_layer=not args.no_text_layer,
         )
     except ValueError as exc:
         logger.error("%s", exc)
@@ -223,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="flag regions whose confidence is below this as low_confidence",
     )
     convert.add_argument("--password", default=None, help="password for encrypted PDFs")
+    convert.add_argument(
+        "--no-text-layer",
+        action="store_true",
+        help="find formulas in pixels even on born-digital PDF pages (default: their fonts)",
+    )
     convert.add_argument(
         "--max-page-pixels",
         type=int,

@@ -51,6 +51,8 @@ class PipelineSettings:
         limits: size caps on files and pages.
         password: opens encrypted PDFs.
         crop_margin: pixels of page kept around each box, so strokes cut by a tight box survive.
+        use_text_layer: on born-digital PDF pages, take formula boxes from the text layer
+            (fonts say what is math) instead of the image detector.
     """
 
     dpi: int = 200
@@ -58,6 +60,7 @@ class PipelineSettings:
     limits: InputLimits = field(default_factory=InputLimits)
     password: str | None = None
     crop_margin: int = 4
+    use_text_layer: bool = True
 
     def __post_init__(self) -> None:
         if not 18 <= self.dpi <= 1200:
@@ -101,7 +104,14 @@ def process_page(
         InputError: the whole document cannot be read.
     """
     start = time.perf_counter()
-    raster = load_page(path, page_index, settings.dpi, settings.limits, settings.password)
+    raster = load_page(
+        path,
+        page_index,
+        settings.dpi,
+        settings.limits,
+        settings.password,
+        text_layer=settings.use_text_layer,
+    )
     page = PageResult(
         index=page_index, width=raster.width, height=raster.height, warnings=raster.warnings
     )
@@ -112,7 +122,7 @@ def process_page(
 
     start = time.perf_counter()
     try:
-        boxes = detector(raster.image)
+        boxes = raster.text_boxes if raster.text_boxes is not None else detector(raster.image)
     except PageTooLargeError as exc:
         page.error = str(exc)
         return page

@@ -30,14 +30,17 @@ def draw_formula_image(text: str, size: tuple[int, int] = (120, 420)) -> np.ndar
 
 
 def write_pdf(path: Path, pages: list[list[str]], page_size: tuple[float, float] = (298, 420)):
-    """A PDF with one page per list of formulas (an empty list is a blank page); A6 by default."""
+    """A "scanned" PDF: one page per list of formulas, each formula an embedded image (so the
+    image detector finds them, not the text layer); an empty list is a blank page. A6 default."""
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = pymupdf.open()
     try:
         for formulas in pages:
             page = doc.new_page(width=page_size[0], height=page_size[1])
             for line, text in enumerate(formulas):
-                page.insert_text((30, 60 + 70 * line), text, fontsize=18)
+                _, png = cv2.imencode(".png", draw_formula_image(text))
+                rect = pymupdf.Rect(20, 30 + 70 * line, 230, 90 + 70 * line)
+                page.insert_image(rect, stream=png.tobytes())
         doc.save(path)
     finally:
         doc.close()

@@ -139,6 +139,25 @@ def test_repaired_pdf_is_read_with_warnings(
     assert any("repaired" in w for w in result.warnings)
 
 
+def test_born_digital_page_takes_formula_boxes_from_its_text_layer(tmp_path, recognizer, detector):
+    path = tmp_path / "typeset.pdf"
+    doc = pymupdf.open()
+    page = doc.new_page(width=298, height=420)
+    page.insert_text((30, 60), "Solve the equation below.", fontsize=12)
+    page.insert_text((30, 120), "a + b = g", fontname="symb", fontsize=18)  # Symbol: α + β = γ
+    doc.save(path)
+    doc.close()
+
+    fonts = process_document(path, PipelineSettings(dpi=TEST_DPI), recognizer, detector)
+    pixels = process_document(
+        path, PipelineSettings(dpi=TEST_DPI, use_text_layer=False), recognizer, detector
+    )
+
+    assert [r.method for r in fonts.pages[0].regions] == ["text_layer"]  # the prose is not math
+    assert fonts.pages[0].regions[0].bbox[1] > 100  # the formula's line, not the sentence's
+    assert pixels.pages[0].regions and {r.method for r in pixels.pages[0].regions} == {"image"}
+
+
 def test_rasterized_pdf_page_is_gray_without_alpha(formula_pdf):
     page = next(rasterize_pdf(formula_pdf, TEST_DPI, InputLimits()))
 
