@@ -20,8 +20,16 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from ocr_model import CheckpointError, PredictorConfig, Recognizer, load_recognizer
 from segmentation import FormulaDetector
 from segmentation.rasterize import InputError, InputLimits, load_images
+from worker.cli_export import add_subcommands as add_export_subcommands
+from worker.cli_export import format_list
 from worker.overlay import save_overlays
-from worker.pipeline import PipelineSettings, output_name, process_document, save_outputs
+from worker.pipeline import (
+    OUTPUT_FORMATS,
+    PipelineSettings,
+    output_name,
+    process_document,
+    save_outputs,
+)
 from worker.schema import PageResult
 
 logger = logging.getLogger("formula_ocr")
@@ -239,7 +247,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-progress", action="store_true", help="no progress bars (they only show on a tty)"
     )
     _add_model_options(convert)
-    convert.set_defaults(func=run_convert, formats=("json",))
+    convert.add_argument(
+        "--format",
+        dest="formats",
+        type=format_list(OUTPUT_FORMATS, always=("json",)),
+        default="json",
+        help="comma-separated outputs per document: json (always written), tex, md, html "
+        "(the review page); see also 'formula-ocr export'",
+    )
+    convert.set_defaults(func=run_convert)
 
     recognize = subparsers.add_parser(
         "recognize",
@@ -250,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     recognize.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     _add_model_options(recognize)
     recognize.set_defaults(func=run_recognize)
+    add_export_subcommands(subparsers)
     return parser
 
 

@@ -32,6 +32,8 @@ _TEX_TEXT_ESCAPES = {
     "%": r"\%",
 }
 
+NOTHING_RECOGNIZED = "nothing was recognized in this box"
+
 _TEX_PREAMBLE = r"""\documentclass{article}
 \usepackage{amsmath}
 \usepackage{amssymb}
@@ -85,7 +87,11 @@ def to_latex(result: DocumentResult) -> str:
                     f"\\noindent\\marginpar{{\\footnotesize CHECK: p.\\,{page.index + 1}, "
                     f"formula {number}, confidence {region.confidence:.2f}}}%",
                 ]
-            lines += [r"\[", one_line(region.latex), r"\]", ""]
+            # Empty display math would put a blank line (a \par) inside \[ \]: a TeX error.
+            if one_line(region.latex):
+                lines += [r"\[", one_line(region.latex), r"\]", ""]
+            else:
+                lines += [f"% {NOTHING_RECOGNIZED}", ""]
     lines.append(r"\end{document}")
     return "\n".join(lines) + "\n"
 
@@ -106,7 +112,10 @@ def to_markdown(result: DocumentResult) -> str:
                     f"> **CHECK:** low confidence ({region.confidence:.2f}), compare with the scan"
                 )
                 lines.append("")
-            lines += ["$$", one_line(region.latex), "$$", ""]
+            if one_line(region.latex):
+                lines += ["$$", one_line(region.latex), "$$", ""]
+            else:
+                lines += [f"<!-- {NOTHING_RECOGNIZED} -->", ""]
     return "\n".join(lines)
 
 

@@ -30,12 +30,18 @@ import numpy as np
 from ocr_model import Recognizer
 from segmentation import Box, FormulaDetector, PageTooLargeError
 from segmentation.rasterize import InputError, InputLimits, inspect_source, load_page
+from worker.export import TEXT_EXPORTERS, export_text
+from worker.review import build_review
 from worker.schema import DocumentResult, PageResult, Region
 
 logger = logging.getLogger(__name__)
 
 # Called after each page: (pages done, pages in the document, the page's result).
 Progress = Callable[[int, int, PageResult], None]
+
+# What save_outputs can write: the JSON schema, then the exports people read (worker/export.py,
+# worker/review.py).
+OUTPUT_FORMATS = ("json", *TEXT_EXPORTERS, "html")
 
 MAX_NAME_CHARS = 120  # output names stay well under the 255-byte file name limit
 
@@ -276,6 +282,19 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def render_output(result: DocumentResult, fmt: str) -> str:
+    """A result as the text of one output format (see ``OUTPUT_FORMATS``).
+
+    Raises:
+        ValueError: an unknown format.
+    """
+    if fmt == "json":
+        return json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "html":
+        return build_review(result)
+    return export_text(result, fmt)
+
+
 def save_outputs(
     result: DocumentResult, out_dir: Path, name: str, formats: Sequence[str] = ("json",)
 ) -> dict[str, Path]:
@@ -285,7 +304,8 @@ def save_outputs(
         result: the document's result.
         out_dir: created if missing.
         name: the file-name stem, normally from ``output_name``; it must not leave ``out_dir``.
-        formats: ``"json"`` (the schema).
+        formats: any of ``OUTPUT_FORMATS``: ``"json"`` (the schema), ``"tex"``, ``"md"`` and
+            ``"html"`` (the review page, which reads ``result.source`` again for the crops).
 
     Returns:
         Format -> path written.
@@ -293,14 +313,14 @@ def save_outputs(
     Raises:
         ValueError: an unknown format, or a name that would leave ``out_dir``.
     """
+    unknown = [fmt for fmt in formats if fmt not in OUTPUT_FORMATS]
+    if unknown:  # before writing anything, so a typo leaves no half-done outputs
+        raise ValueError(f"unknown output format {unknown[0]!r}: use {', '.join(OUTPUT_FORMATS)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for fmt in formats:
-        if fmt != "json":
-            raise ValueError(f"unknown output format {fmt!r}: use 'json'")
         path = safe_output_path(out_dir, f"{name}.{fmt}")
-        text = json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
-        write_atomic(path, text.encode("utf-8"))
+        write_atomic(path, render_output(result, fmt).encode("utf-8"))
         written[fmt] = path
     return written

@@ -27,7 +27,7 @@ import numpy as np
 from matplotlib import mathtext
 
 from segmentation.rasterize import InputError, InputLimits, load_page
-from worker.export import one_line, region_comment
+from worker.export import NOTHING_RECOGNIZED, one_line, region_comment
 from worker.schema import DocumentResult, PageResult, Region
 
 _SCRIPT = """
@@ -121,7 +121,7 @@ def render_formula(latex: str, dpi: int) -> tuple[str | None, str | None]:
         of breaking.
     """
     if not latex.strip():
-        return None, "nothing was recognized"
+        return None, NOTHING_RECOGNIZED
     buffer = io.BytesIO()
     try:
         mathtext.math_to_image(f"${mathtext_source(latex)}$", buffer, dpi=dpi, format="png")
