@@ -31,6 +31,7 @@ from ocr_model.model import FormulaRecognizer, RecognizerConfig
 from ocr_model.predictor import PredictorConfig, Recognizer
 from ocr_model.preprocessing import fit_to_height, ink_map
 from ocr_model.vocab import Vocabulary, tokenize_latex
+from training.augment import AugmentConfig, Augmenter
 from training.datasets import (
     ImageSample,
     keep_encodable,
@@ -58,6 +59,7 @@ class TrainConfig:
     warmup_steps: int = 300
     hand_repeat: int = 2  # the hand set is small and close to the product's input: oversample
     max_width: int = 1024  # training crops wider than this are scaled down
+    augment_prob: float = 0.5  # share of samples given the scan/photo look of training.augment
     seed: int = 0
 
 
@@ -90,6 +92,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--hand-repeat", type=int, default=TrainConfig.hand_repeat)
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
+    p.add_argument(
+        "--augment-prob",
+        type=float,
+        default=TrainConfig.augment_prob,
+        help="share of samples passed through training.augment (scan/photo look)",
+    )
     p.add_argument("--threads", type=int, default=2, help="torch threads")
     p.add_argument("--log-every", type=int, default=50, help="steps between log lines")
     p.add_argument("--save-every", type=int, default=200, help="steps between last.pt saves")
@@ -120,13 +128,12 @@ class SampleStream:
         vocab: Vocabulary,
         model_config: RecognizerConfig,
         config: TrainConfig,
-        augment=None,
     ):
         self.samples = samples
         self.vocab = vocab
         self.model_config = model_config
         self.config = config
-        self.augment = augment
+        self.augment = Augmenter(AugmentConfig())
         self._images: dict[int, np.ndarray] = {}  # decoded image files, kept in memory
 
     def batches_per_epoch(self) -> int:
@@ -140,7 +147,7 @@ class SampleStream:
             image = self._images[index]
         else:
             image = paper_image(sample, rng)
-        return self.augment(image, rng) if self.augment else image
+        return self.augment(image, rng) if rng.random() < self.config.augment_prob else image
 
     def _prepare(self, paper: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         ink = ink_map(paper)
@@ -275,6 +282,7 @@ def main(args: argparse.Namespace) -> dict:
         batch_size=args.batch_size,
         lr=args.lr,
         hand_repeat=args.hand_repeat,
+        augment_prob=args.augment_prob,
         seed=args.seed,
     )
     state: dict = {"epoch": 0, "batch": 0, "step": 0, "best": -1.0, "history": []}
