@@ -20,6 +20,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from ocr_model import CheckpointError, PredictorConfig, Recognizer, load_recognizer
 from segmentation import FormulaDetector
 from segmentation.rasterize import InputError, InputLimits, load_images
+from worker.cli_distributed import add_subcommands as add_distributed_subcommands
 from worker.cli_export import add_subcommands as add_export_subcommands
 from worker.cli_export import format_list
 from worker.overlay import save_overlays
@@ -266,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     recognize.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     _add_model_options(recognize)
     recognize.set_defaults(func=run_recognize)
+    add_distributed_subcommands(subparsers)
     add_export_subcommands(subparsers)
     return parser
 

@@ -1,0 +1,162 @@
+"""Celery jobs through the real Redis (DB 5, flushed) and a real worker running in a thread.
+
+The in-thread worker (``celery.contrib.testing``, solo pool) runs the real tasks with real
+serialization and acks, not eager mode; tests that need a pool child to die or a hard time limit
+are in ``test_celery_processes.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from celery.contrib.testing.worker import start_worker
+
+from worker.celery import app, configure
+from worker.cli import main
+from worker.config import WorkerConfig
+from worker.jobs import FINAL_STATES, JobStore
+
+REDIS_URL = "redis://127.0.0.1:6379/5"
+TEST_DPI = 100  # as the ``settings`` fixture in conftest.py
+
+
+def without_timings(data: dict) -> dict:
+    data = json.loads(json.dumps(data))
+    data.pop("timings_ms")
+    for page in data["pages"]:
+        page.pop("timings_ms")
+    return data
+
+
+@pytest.fixture(scope="module")
+def input_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Every tmp_path of the session is under the base temp folder; nothing else is allowed.
+    return tmp_path_factory.getbasetemp().resolve()
+
+
+@pytest.fixture(scope="module")
+def worker_config(tiny_checkpoint: Path, input_root: Path) -> WorkerConfig:
+    return WorkerConfig(
+        broker_url=REDIS_URL,
+        concurrency=1,
+        checkpoint=tiny_checkpoint,
+        dpi=TEST_DPI,
+        fanout_min_pages=1,  # 2-page documents fan out, 1-page ones run in the document task
+        pages_per_task=1,
+        input_roots=(input_root,),
+    )
+
+
+@pytest.fixture(scope="module")
+def jobs(worker_config: WorkerConfig):
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    previous = app.conf.formula_ocr
+    configure(worker_config)
+    with (
+        pytest.MonkeyPatch.context() as env,
+        start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30),
+    ):
+        # One torch thread: the worker thread and `convert` share this process, and two
+        # spinning OpenMP pools on a busy machine slow a tiny model down a hundredfold.
+        env.setenv("FORMULA_OCR_TORCH_THREADS", "1")
+        yield JobStore.from_url(REDIS_URL)
+    configure(previous)
+    client.flushdb()
+
+
+def wait_final(store: JobStore, job_id: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = store.get(job_id)
+        if record and record["state"] in FINAL_STATES:
+            return record
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} not finished: {store.get(job_id)}")
+
+
+def submitted_ids(capsys: pytest.CaptureFixture) -> list[str]:
+    return [line.split("\t")[0] for line in capsys.readouterr().out.splitlines() if "\t" in line]
+
+
+def test_celery_and_convert_write_identical_json_for_pdf_and_image_folder(
+    jobs, formula_pdf, image_folder, tiny_checkpoint, tmp_path, capsys
+):
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    inputs = [str(formula_pdf), str(image_folder)]
+    common = ["--checkpoint", str(tiny_checkpoint), "--dpi", str(TEST_DPI), "--no-progress"]
+    assert main(["convert", *inputs, "--out", str(local), *common]) == 0
+
+    assert main(["submit", *inputs, "--out", str(remote), "--wait", "--timeout", "120"]) == 0
+
+    names = sorted(p.name for p in local.glob("*.json"))
+    assert names == ["a.json", "b.json", "c.json", "worksheet.json"]
+    assert sorted(p.name for p in remote.iterdir()) == names  # no temp files left behind
+    for name in names:
+        expected = json.loads((local / name).read_text())
+        actual = json.loads((remote / name).read_text())
+        assert without_timings(actual) == without_timings(expected), name
+    # Both multi-page documents went through page tasks and the assembly step.
+    assert json.loads((remote / "c.json").read_text())["pages"][1]["index"] == 1
+
+
+def test_job_reports_progress_and_appears_in_status_and_jobs(jobs, formula_pdf, tmp_path, capsys):
+    assert main(["submit", str(formula_pdf), "--out", str(tmp_path / "out"), "--wait"]) == 0
+    (job_id,) = submitted_ids(capsys)
+
+    record = jobs.get(job_id)
+    assert record["state"] == "SUCCESS"
+    assert (record["pages_done"], record["pages_total"]) == (2, 2)
+    assert main(["status", job_id]) == 0
+    status = capsys.readouterr().out
+    assert job_id in status and "SUCCESS" in status and "2/2 pages" in status
+    assert main(["jobs", "--limit", "1"]) == 0
+    assert capsys.readouterr().out.startswith(job_id)
+    # The Celery result of the job id is the assembly's summary of the job.
+    assert app.AsyncResult(job_id).get(timeout=10)["output"] == record["output"]
+    assert main(["status", "no-such-job"]) == 1
+
+
+def test_resubmitting_a_finished_document_does_no_recognition(jobs, make_pdf, tmp_path, capsys):
+    pdf = make_pdf(tmp_path / "again.pdf", [["a + b = c"], ["x - 1"]])
+    out = tmp_path / "out"
+    assert main(["submit", str(pdf), "--out", str(out), "--wait"]) == 0
+    first = (out / "again.json").read_text()
+    recognized = jobs.pages_recognized()
+
+    assert main(["submit", str(pdf), "--out", str(out), "--wait"]) == 0
+    renamed = tmp_path / "copy.pdf"
+    renamed.write_bytes(pdf.read_bytes())
+    assert main(["submit", str(renamed), "--out", str(out), "--wait"]) == 0
+
+    assert jobs.pages_recognized() == recognized
+    assert (out / "again.json").read_text() == first
+    again, copy = (jobs.get(job_id) for job_id in submitted_ids(capsys)[1:])
+    assert again["cached"] and copy["cached"]
+    copied = json.loads((out / "copy.json").read_text())
+    assert copied["source"] == str(renamed.resolve())
+    assert copied["pages"] == json.loads(first)["pages"]
+
+
+def test_path_outside_input_roots_and_dotdot_names_are_refused(jobs, tmp_path, capsys, monkeypatch):
+    outside = Path("/etc/hostname")
+    assert main(["submit", str(outside), "--out", str(tmp_path / "out")]) == 1
+    assert "outside the input roots" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)
+    assert main(["submit", "../../x.pdf", "--out", str(tmp_path / "out")]) == 1
+    assert "'..' is not allowed" in capsys.readouterr().err
+
+    # A client that skips the CLI's check is refused by the worker, which reads nothing.
+    job_id = "refused-by-worker"
+    jobs.create(job_id, source=str(outside))
+    app.send_task(
+        "formula_ocr.convert_document", (str(outside), str(tmp_path / "out"), "x"), task_id=job_id
+    )
+    record = wait_final(jobs, job_id)
+    assert record["state"] == "FAILURE"
+    assert "outside the input roots" in record["error"]
+    assert not (tmp_path / "out").exists()
