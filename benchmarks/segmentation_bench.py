@@ -135,7 +135,7 @@ def render_text(text: str, height: int, rng: np.random.Generator) -> np.ndarray:
     """Printed text (prose or an exercise label) about ``height`` pixels tall (cap height)."""
     font = cv2.FONT_HERSHEY_COMPLEX if rng.random() < 0.5 else cv2.FONT_HERSHEY_SIMPLEX
     scale = height / 22.0  # Hershey fonts: cap height is about 22 px at scale 1
-    thickness = max(1, round(scale * 1.5))
+    thickness = max(1, round(scale))  # regular weight, as exam sheets are printed
     (w, h), base = cv2.getTextSize(text, font, scale, thickness)
     canvas = np.full((h + base + 20, w + 20), 255, np.uint8)
     cv2.putText(canvas, text, (10, h + 10), font, scale, 0, thickness, cv2.LINE_AA)

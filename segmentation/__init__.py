@@ -2,5 +2,6 @@
 
 from segmentation.detector import Box, FormulaDetector, PageTooLargeError
 from segmentation.grouping import GroupingConfig
+from segmentation.text_layer import formula_boxes
 
-__all__ = ["Box", "FormulaDetector", "GroupingConfig", "PageTooLargeError"]
+__all__ = ["Box", "FormulaDetector", "GroupingConfig", "PageTooLargeError", "formula_boxes"]

@@ -51,13 +51,23 @@ def normalize_illumination(gray: np.ndarray, kernel: int) -> np.ndarray:
     return cv2.divide(gray, np.maximum(paper, 1), scale=255)
 
 
-def binarize(normalized: np.ndarray, contrast: float) -> np.ndarray:
-    """Ink where a pixel is at least ``contrast`` darker than its paper (after normalization).
+def binarize(
+    normalized: np.ndarray, contrast: float, faint_contrast: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ink and faint masks of a normalized page: pixels darker than their paper by a ratio.
 
     A ratio to the local paper adapts to lighting like Sauvola's threshold without per-pixel
-    window statistics.
+    window statistics. Ink is hysteresis-thresholded: pixels ``contrast`` darker, plus faint
+    pixels (``faint_contrast`` darker) within two pixels of them, so thin strokes softened by
+    downscaling, blur or JPEG stay connected instead of breaking into specks.
+
+    Returns:
+        (ink, faint) uint8 masks, 255 = ink.
     """
-    return cv2.compare(normalized, round(255 * (1.0 - contrast)), cv2.CMP_LT)
+    strong = cv2.compare(normalized, round(255 * (1.0 - contrast)), cv2.CMP_LT)
+    faint = cv2.compare(normalized, round(255 * (1.0 - faint_contrast)), cv2.CMP_LT)
+    grown = cv2.dilate(strong, np.ones((3, 3), np.uint8), iterations=2)
+    return strong | (grown & faint), faint
 
 
 def estimate_skew(points: np.ndarray, max_angle: float, bin_size: float) -> float:

@@ -79,14 +79,18 @@ class FormulaDetector:
         ink_contrast: ink is at least this much darker than the local paper (0.2: pencil and
             JPEG-softened strokes pass, paper texture and sensor noise do not).
         max_skew: largest page rotation corrected, degrees (phones and feeders: a few degrees).
-        line_contrast: ruled lines are searched in a mask this sensitive (thin light rules
-            lose contrast when the page is downscaled; noise never forms long runs).
+        faint_contrast: pixels this much darker than the paper are faint ink: kept next to
+            ink (thin strokes stay whole) and searched for ruled lines (thin light rules lose
+            contrast when the page is downscaled; noise never forms long runs).
         rule_length: horizontal runs longer than this many character heights are ruled lines
             (the widest formula in the hand data is ~15, its fraction bars shorter).
         stem_length: vertical runs taller than this many character heights are table borders
             or shadows (a big bracket or integral is ~2.5).
         speckle: components smaller than this fraction of a character's area are dust.
-        min_score: groups scoring lower are dropped (0.3 keeps any group of two symbols).
+        min_score: groups scoring lower are dropped (0.5 keeps any group of two symbols; a
+            lone symbol is more often a page number or a stray mark than a formula).
+        edge_margin: groups centred this close to the page border (fraction of the shorter
+            side; 0.03 is 6 mm on A4) are shadows or scanner borders: nobody writes there.
         padding: page pixels added around the ink of each box (anti-aliased stroke edges).
         grouping: layout thresholds, see ``GroupingConfig``.
     """
@@ -95,11 +99,12 @@ class FormulaDetector:
     work_pixels: int = 1_100_000
     ink_contrast: float = 0.2
     max_skew: float = 5.0
-    line_contrast: float = 0.08
+    faint_contrast: float = 0.1
     rule_length: float = 15.0
     stem_length: float = 3.0
     speckle: float = 0.015
-    min_score: float = 0.3
+    min_score: float = 0.5
+    edge_margin: float = 0.03
     padding: int = 2
     grouping: GroupingConfig = field(default_factory=GroupingConfig)
 
@@ -119,7 +124,7 @@ class FormulaDetector:
             gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
         # Paper estimate must not see ink: wider than any stroke, about 4 % of the page width.
         normalized = normalize_illumination(gray, max(16, gray.shape[1] // 25))
-        ink = binarize(normalized, self.ink_contrast)
+        ink, faint = binarize(normalized, self.ink_contrast, self.faint_contrast)
 
         count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
         stats = stats[1:count]
@@ -134,9 +139,8 @@ class FormulaDetector:
         matrix = None
         if angle != 0.0:
             matrix, normalized = self._rotate(normalized, angle)
-            ink = binarize(normalized, self.ink_contrast)
+            ink, faint = binarize(normalized, self.ink_contrast, self.faint_contrast)
         if has_lines:
-            faint = binarize(normalized, self.line_contrast)
             ink = remove_lines(ink, faint, round(rule), round(stem), max(2, round(char / 4)))
         if matrix is not None or has_lines:
             count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
@@ -152,10 +156,14 @@ class FormulaDetector:
             ]
         ).astype(np.float64)
         found = []
+        edge = self.edge_margin * min(height, width)
         for members, score in group_formulas(boxes, char, self.grouping):
             if score < self.min_score:
                 continue
             x0, y0, x1, y1 = self._page_box(boxes[members], matrix, scale)
+            centre_x, centre_y = (x0 + x1) / 2, (y0 + y1) / 2
+            if min(centre_x, centre_y, width - centre_x, height - centre_y) < edge:
+                continue  # page-edge shadow, binding or scanner border, not writing
             x0, y0 = max(0, x0 - self.padding), max(0, y0 - self.padding)
             x1, y1 = min(width, x1 + self.padding), min(height, y1 + self.padding)
             if x1 > x0 and y1 > y0:
@@ -164,13 +172,15 @@ class FormulaDetector:
 
     @staticmethod
     def _glyph_heights(stats: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        """Heights of the components that can be symbols: not page furniture (a rule grid is
-        one huge sparse component) and not larger than a tenth of the page."""
+        """Heights of the components that tell the character size: not page furniture (a rule
+        grid is one huge sparse component, broken rules are many flat pieces), not bars, and
+        not larger than a tenth of the page."""
         widths, heights = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
         # Even a thin diagonal stroke fills ~15 % of its box; a ruled grid fills ~1 %.
         solid = stats[:, cv2.CC_STAT_AREA] >= 0.04 * widths * heights
         small = (heights <= shape[0] / 10) & (widths <= shape[1] / 4)
-        return heights[solid & small].astype(np.float64)
+        upright = widths <= 2.5 * heights
+        return heights[solid & small & upright].astype(np.float64)
 
     def _skew(self, stats: np.ndarray, char: float) -> float:
         """Skew angle from the baselines of character-sized components (0 if below 0.3 deg)."""

@@ -26,16 +26,20 @@ class GroupingConfig:
     """Layout thresholds, in character heights unless stated otherwise."""
 
     glue_x: float = 0.6  # symbols closer than this (x) join into one word
-    glue_y: float = 0.3  # ... and closer than this (y): '=' bars, the dot of 'i', limits
+    glue_y: float = 0.4  # ... and closer than this (y): scripts, '=' bars
+    stack_y: float = 0.6  # symbols stacked in x join up to this far apart: limits, dots
     bar_min_width: float = 0.8  # a fraction bar is at least this wide ...
     bar_aspect: float = 4.0  # ... and this many times wider than thick
     fraction_gap: float = 1.1  # numerator/denominator at most this far from their bar
+    overline_width: float = 2.0  # a bar this wide with content only below is a root's overline
+    overline_gap: float = 0.7  # ... when the content is at most this far below
     split_gap: float = 2.2  # a wider gap on a row separates two formulas (hand data: <= 1.9)
-    label_max_width: float = 2.2  # an exercise label ("1.", "(a)") is at most this wide
-    label_gap: float = 0.4  # ... and followed by at least this much space
+    label_max_width: float = 2.6  # an exercise label ("1.", "(a)") is at most this wide ...
+    label_gap: float = 0.4  # ... and followed by this much space (both in its own height)
     min_height: float = 0.45  # a group lower than this (and narrow) is a speck or a dot
-    prose_min_words: int = 4  # rows of at least this many multi-letter words are prose
-    prose_word_share: float = 0.6  # ... when those words hold this share of the components
+    prose_min_symbols: int = 15  # a row of at least this many symbols ...
+    prose_min_width: float = 8.0  # ... at least this wide (in its median symbol height) ...
+    prose_baseline_share: float = 0.85  # ... with this share on one baseline is prose
 
 
 def char_height(heights: np.ndarray) -> float:
@@ -77,11 +81,15 @@ class _UnionFind:
         return np.split(order, splits) if len(order) else []
 
 
+def _signed_gap(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Pairwise gap between intervals on one axis; negative: the length of their overlap."""
+    return np.maximum(start[:, None], start[None, :]) - np.minimum(end[:, None], end[None, :])
+
+
 def _gaps(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pairwise horizontal and vertical gaps (0 where the boxes overlap on that axis)."""
-    x0, y0, x1, y1 = (boxes[:, k] for k in range(4))
-    dx = np.maximum(0.0, np.maximum(x0[:, None], x0[None, :]) - np.minimum(x1[:, None], x1[None]))
-    dy = np.maximum(0.0, np.maximum(y0[:, None], y0[None, :]) - np.minimum(y1[:, None], y1[None]))
+    dx = np.maximum(0.0, _signed_gap(boxes[:, 0], boxes[:, 2]))
+    dy = np.maximum(0.0, _signed_gap(boxes[:, 1], boxes[:, 3]))
     return dx, dy
 
 
@@ -99,6 +107,11 @@ def glue_symbols(boxes: np.ndarray, height: float, config: GroupingConfig) -> li
     pair_size = np.maximum(size[:, None], size[None, :])
     dx, dy = _gaps(boxes)
     near = (dx <= config.glue_x * pair_size) & (dy <= config.glue_y * pair_size)
+    # Stacked symbols (limits under 'lim', a dot over 'i') sit further apart than neighbours.
+    widths_min = np.minimum(widths[:, None], widths[None, :])
+    x_overlap = -np.minimum(0.0, _signed_gap(boxes[:, 0], boxes[:, 2]))
+    stacked = x_overlap >= 0.3 * widths_min
+    near |= stacked & (dy <= config.stack_y * np.minimum(pair_size, height))
     first, second = np.nonzero(np.triu(near, 1))
     union.union_pairs(first, second)
 
@@ -114,10 +127,15 @@ def glue_symbols(boxes: np.ndarray, height: float, config: GroupingConfig) -> li
         reach = config.fraction_gap * size
         above = inside & (boxes[:, 3] <= y0 + 1) & (y0 - boxes[:, 3] <= reach)
         below = inside & (boxes[:, 1] >= y1 - 1) & (boxes[:, 1] - y1 <= reach)
-        # Only a bar with something on both sides is a fraction; otherwise a minus or underline.
+        # Only a bar with something on both sides is a fraction; otherwise a minus or underline,
+        # or, when wide with content just below, the overline of a root sign.
         if above.any() and below.any():
             partners = np.flatnonzero(above | below)
-            union.union_pairs(np.full(len(partners), bar), partners)
+        elif x1 - x0 >= config.overline_width * height:
+            partners = np.flatnonzero(below & (boxes[:, 1] - y1 <= config.overline_gap * size))
+        else:
+            continue
+        union.union_pairs(np.full(len(partners), bar), partners)
     return union.groups()
 
 
@@ -127,8 +145,8 @@ def _span(boxes: np.ndarray) -> np.ndarray:
 
 def split_rows(
     boxes: np.ndarray, words: list[np.ndarray], height: float, config: GroupingConfig
-) -> list[np.ndarray]:
-    """Pass 2: words on one text line, split into formulas at wide gaps."""
+) -> list[list[np.ndarray]]:
+    """Pass 2: words on one text line, split into formulas at wide gaps (left to right)."""
     if not words:
         return []
     spans = np.array([_span(boxes[word]) for word in words])
@@ -141,10 +159,11 @@ def split_rows(
     first, second = np.nonzero(np.triu(same_row, 1))
     union.union_pairs(first, second)
 
-    formulas: list[np.ndarray] = []
+    rows: list[list[np.ndarray]] = []
     for row in union.groups():
         members = np.concatenate([words[w] for w in row])
         row_height = max(char_height(boxes[members, 3] - boxes[members, 1]), 0.5 * height)
+        formulas: list[np.ndarray] = []
         current: list[np.ndarray] = []
         right = -np.inf
         for w in row[np.argsort(spans[row, 0], kind="stable")].tolist():
@@ -154,71 +173,70 @@ def split_rows(
             current.append(words[w])
             right = max(right, spans[w, 2]) if len(current) > 1 else spans[w, 2]
         formulas.append(np.concatenate(current))
-    return formulas
+        rows.append(formulas)
+    return rows
 
 
-def _is_label(boxes: np.ndarray, height: float) -> bool:
-    """Whether components (sorted by x) look like "12." or "(a)": a numbering, not math."""
+def _is_label(boxes: np.ndarray, config: GroupingConfig) -> bool:
+    """Whether components (sorted by x) look like "12." or "(a)": a numbering, not math.
+
+    Measured in the label's own height, so printed labels next to large handwriting count.
+    """
     x0, y0, x1, y1 = _span(boxes)
+    own = y1 - y0
+    if len(boxes) < 2 or x1 - x0 > config.label_max_width * own:
+        return False
     heights = boxes[:, 3] - boxes[:, 1]
     widths = boxes[:, 2] - boxes[:, 0]
-    last = boxes[-1]
-    # A period: a small blob sitting on the baseline of what precedes it.
+    # A period: a small blob sitting on the baseline of at most three digits or letters.
     period = (
-        len(boxes) >= 2
-        and heights[-1] <= 0.35 * height
-        and widths[-1] <= 0.35 * height
-        and abs(last[3] - boxes[:-1, 3].max()) <= 0.25 * height
+        len(boxes) <= 4
+        and heights[-1] <= 0.4 * own
+        and widths[-1] <= 0.4 * own
+        and abs(boxes[-1, 3] - boxes[:-1, 3].max()) <= 0.25 * own
     )
     # Parentheses: tall narrow strokes at both ends around at most three symbols.
     parens = (
         3 <= len(boxes) <= 6
-        and min(heights[0], heights[-1]) >= 0.7 * (y1 - y0)
-        and max(widths[0], widths[-1]) <= 0.45 * max(heights[0], heights[-1])
+        and min(heights[0], heights[-1]) >= 0.7 * own
+        and max(widths[0], widths[-1]) <= 0.5 * max(heights[0], heights[-1])
     )
     return bool(period or parens)
 
 
 def strip_label(
-    boxes: np.ndarray, formula: np.ndarray, height: float, config: GroupingConfig
+    boxes: np.ndarray, formula: np.ndarray, config: GroupingConfig
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split an exercise label off the left of ``formula``: (label indices, formula indices)."""
     order = formula[np.argsort(boxes[formula, 0], kind="stable")]
     right = boxes[order[0], 2]
     for cut in range(1, min(len(order), 7)):
-        gap = boxes[order[cut], 0] - right
         head = order[:cut]
-        if right - boxes[head, 0].min() > config.label_max_width * height:
-            break
-        if gap >= config.label_gap * height and _is_label(boxes[head], height):
+        own = boxes[head, 3].max() - boxes[head, 1].min()
+        gap = boxes[order[cut], 0] - right
+        if gap >= config.label_gap * own and _is_label(boxes[head], config):
             return head, order[cut:]
         right = max(right, boxes[order[cut], 2])
     return order[:0], formula
 
 
 def is_prose(boxes: np.ndarray, height: float, config: GroupingConfig) -> bool:
-    """Whether a group reads as a sentence: several multi-letter words on one baseline, no bars.
+    """Whether a group reads as a printed sentence: a long row of symbols on one baseline.
 
-    Math has short letter runs too (sin, cos, lim) but rarely four of them, and nearly always
-    a bar (minus, equals, fraction) somewhere.
+    In prose nearly every letter sits on the baseline; math puts operators (+, =), scripts and
+    fractions off it and nearly always has a bar (minus, equals, fraction) somewhere.
     """
+    if len(boxes) < config.prose_min_symbols:
+        return False
     widths = boxes[:, 2] - boxes[:, 0]
     heights = boxes[:, 3] - boxes[:, 1]
-    if np.any((widths >= 1.5 * heights) & (heights <= 0.25 * height) & (widths >= 0.25 * height)):
+    if np.any((widths >= 3 * heights) & (widths >= 0.4 * height)):
         return False
-    order = np.argsort(boxes[:, 0], kind="stable")
-    words, run, in_words, right = 0, 1, 0, boxes[order[0], 2]
-    for index in order[1:].tolist():
-        if boxes[index, 0] - right <= 0.2 * height:
-            run += 1
-        else:
-            if run >= 3:
-                words, in_words = words + 1, in_words + run
-            run = 1
-        right = max(right, boxes[index, 2])
-    if run >= 3:
-        words, in_words = words + 1, in_words + run
-    return words >= config.prose_min_words and in_words >= config.prose_word_share * len(boxes)
+    row_height = float(np.median(heights))
+    if boxes[:, 2].max() - boxes[:, 0].min() < config.prose_min_width * row_height:
+        return False
+    on_baseline = np.abs(boxes[:, 3] - np.median(boxes[:, 3])) <= 0.12 * row_height
+    return bool(on_baseline.mean() >= config.prose_baseline_share)
 
 
 def formula_score(boxes: np.ndarray, height: float) -> float:
@@ -252,19 +270,19 @@ def group_formulas(
         return []
     words = glue_symbols(boxes, height, config)
     results = []
-    for formula in split_rows(boxes, words, height, config):
-        _, formula = strip_label(boxes, formula, height, config)
-        if len(formula) == 0:
-            continue
-        parts = boxes[formula]
-        x0, y0, x1, y1 = _span(parts)
-        if y1 - y0 < config.min_height * height and x1 - x0 < 2 * height:
-            continue
-        if (x1 - x0) <= config.label_max_width * height and _is_label(
-            parts[np.argsort(parts[:, 0], kind="stable")], height
-        ):
-            continue
-        if is_prose(parts, height, config):
-            continue
-        results.append((formula, formula_score(parts, height)))
+    for row in split_rows(boxes, words, height, config):
+        # Exercise labels stand at the left of a row, before its first formula.
+        _, row[0] = strip_label(boxes, row[0], config)
+        for formula in row:
+            if len(formula) == 0:
+                continue
+            parts = boxes[formula]
+            x0, y0, x1, y1 = _span(parts)
+            if y1 - y0 < config.min_height * height and x1 - x0 < 2 * height:
+                continue
+            if _is_label(parts[np.argsort(parts[:, 0], kind="stable")], config):
+                continue
+            if is_prose(parts, height, config):
+                continue
+            results.append((formula, formula_score(parts, height)))
     return results
