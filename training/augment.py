@@ -52,7 +52,7 @@ class AugmentConfig:
     grain_strength: tuple[float, float] = (0.03, 0.12)  # relative darkening by the grain
     lines_prob: float = 0.15  # notebook ruling or squared paper behind the formula
     grid_share: float = 0.4  # share of ruled backgrounds that are squared (grid) paper
-    lines_darkness: tuple[float, float] = (0.08, 0.22)  # relative darkening on the ruling
+    lines_darkness: tuple[float, float] = (0.06, 0.18)  # relative darkening on the ruling
     lighting_prob: float = 0.45  # lamp or window light falls off across the page
     lighting_strength: tuple[float, float] = (0.08, 0.35)  # darkening from bright to dim side
     shadow_prob: float = 0.15  # a hand or phone shadow over part of the formula
@@ -113,11 +113,16 @@ class Augmenter:
             image = cv2.GaussianBlur(image, (0, 0), rng.uniform(*c.blur_sigma))
         image = self._paper_and_light(image, rng)
         if rng.random() < c.binarize_prob:
-            # Block size ~ a stroke's neighbourhood so uneven lighting does not turn into blobs.
+            # A local threshold so uneven lighting does not turn into blobs; the offset of 25
+            # gray levels drops grain and faint ruling but keeps ink (>= 90 levels darker).
             block = 2 * max(5, image.shape[0] // 6) + 1
-            image = cv2.adaptiveThreshold(
-                image, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, block, 12
+            binary = cv2.adaptiveThreshold(
+                image, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, block, 25
             )
+            # Faint ink (pencil, low-contrast input) would vanish: keep the gray image then.
+            middle = (int(image.min()) + int(image.max())) // 2
+            if np.count_nonzero(binary == 0) >= 0.5 * np.count_nonzero(image < middle):
+                image = binary
         if rng.random() < c.jpeg_prob:
             quality = int(rng.integers(c.jpeg_quality[0], c.jpeg_quality[1] + 1))
             _, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
