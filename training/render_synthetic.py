@@ -4,9 +4,10 @@ Two sources of formulas: a file of training labels (``id<TAB>tokens`` or one for
 and a seeded random generator over the CROHME dictionary (fractions, roots, scripts, sums,
 integrals, limits, trig, Greek, brackets, nesting), so the model sees symbols and layouts beyond
 the few hundred handwritten formulas. Every label is canonical (``canonical_latex(label) ==
-label``) and uses dictionary tokens only; mathtext renders the canonical tokens directly (it
-reads ``\\frac { a } { b }`` and ``\\sqrt [ 3 ] { x }``), and whatever it cannot render is
-skipped, counted and listed in ``skipped_{split}.txt``, never dropped silently.
+label``) and uses dictionary tokens only; mathtext renders the canonical tokens once scripts
+are glued to their braces (``to_mathtext``; every CROHME training caption renders in every
+font), and whatever it cannot render is skipped, counted and listed in
+``skipped_{split}.txt``, never dropped silently.
 
 Fonts: cm, stix, stixsans, dejavusans and dejavuserif. **dejavuserif is held out**: training
 renders use the other four (the default ``--fonts``), and the printed evaluation set is rendered
@@ -14,11 +15,16 @@ in dejavuserif only, so it measures reading an unseen typeface.
 
 Output is the Data-for-LaTeX_OCR layout, readable by ``training.evaluate`` and the datasets.
 
-Usage:
+Usage (training set: CROHME captions and as many generated formulas, four fonts; the printed
+test set: the CROHME 2014 test formulas, each once, in the held-out font):
     python -m training.render_synthetic --out ../synthetic --count 40000 --seed 0 \\
         --formulas ../shared/data/crohme/train_caption.txt
-    python -m training.render_synthetic --out ../synthetic --split test --count 1000 --seed 1 \\
-        --fonts dejavuserif --generated-share 1
+    python -m training.render_synthetic --out ../synthetic --split test --count 986 --seed 1 \\
+        --fonts dejavuserif --generated-share 0 \\
+        --formulas ../shared/data/crohme/test2014/formulas/test.formulas.norm.txt
+
+Speed: about 13 ms of CPU per formula (mathtext parse and raster about 8 ms, the rest PNG
+writing), i.e. about 75 formulas/s on one idle core, after about 7 s of start-up.
 """
 
 from __future__ import annotations
