@@ -99,12 +99,17 @@ def confidence_colour(confidence: float) -> str:
     return f"hsl({hue}, 70%, 38%)"
 
 
+def data_uri(png: bytes) -> str:
+    """A ``data:`` URI of PNG bytes, so the page needs no files beside it."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
 def png_data_uri(image: np.ndarray) -> str:
-    """A ``data:`` URI of an image, so the page needs no files beside it."""
+    """A ``data:`` URI of an image array."""
     ok, encoded = cv2.imencode(".png", image)
     if not ok:
         raise ValueError("could not encode image as PNG")
-    return "data:image/png;base64," + base64.b64encode(encoded.tobytes()).decode("ascii")
+    return data_uri(encoded.tobytes())
 
 
 def mathtext_source(latex: str) -> str:
@@ -128,7 +133,7 @@ def render_formula(latex: str, dpi: int) -> tuple[str | None, str | None]:
     except (ValueError, RuntimeError) as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         return None, f"cannot render this LaTeX: {reason}"
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"), None
+    return data_uri(buffer.getvalue()), None
 
 
 def _crop(
