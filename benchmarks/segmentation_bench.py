@@ -166,6 +166,12 @@ def make_page(
         for y in rules:
             cv2.line(page, (0, y), (PAGE_WIDTH, y), shade, int(rng.integers(1, 3)))
 
+    def on_rule(y: int, height: int) -> int:
+        """Top of a row that starts at ``y`` or lower and whose bottom sits on a rule, as
+        people write and print on ruled paper."""
+        below = [rule for rule in rules if rule >= y + height]
+        return below[0] - height - int(rng.integers(2, 8)) if below else y
+
     def pick() -> Formula:
         sample = hand[int(rng.integers(len(hand)))]
         if rng.random() < 0.5:
@@ -185,6 +191,7 @@ def make_page(
         if kind == "prose":
             text = render_text(str(rng.choice(PROSE)), int(rng.integers(22, 34)), rng)
             text = text[:, : PAGE_WIDTH - 2 * MARGIN]
+            y = on_rule(y, text.shape[0])
             if y + text.shape[0] > PAGE_HEIGHT - MARGIN:
                 break
             paste(page, owner, text, MARGIN, y, 0)
@@ -214,9 +221,7 @@ def make_page(
             if rng.random() < 0.4 and used + gap + second.image.shape[1] < PAGE_WIDTH - 2 * MARGIN:
                 row.append(second)
             height = max(f.image.shape[0] for f in row)
-            below = [rule for rule in rules if rule >= y + height]
-            if below:  # people write on the rule: the row's bottom sits just above a line
-                y = below[0] - height - int(rng.integers(2, 8))
+            y = on_rule(y, height)
             if y + height > PAGE_HEIGHT - MARGIN:
                 break
             x = MARGIN + int(rng.integers(0, 40))

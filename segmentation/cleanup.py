@@ -134,8 +134,11 @@ def remove_lines(
         table = grid[labels]
     else:
         table = np.zeros(ink.shape, bool)
+    # A thin light rule breaks into dashes even in the faint mask; closing 4-pixel gaps first
+    # makes it one run again (a formula row is far shorter than ``rule_length``).
+    dashes = cv2.morphologyEx(faint, cv2.MORPH_CLOSE, np.ones((1, 5), np.uint8))
     element = cv2.getStructuringElement(cv2.MORPH_RECT, (max(3, rule_length), 1))
-    lines = cv2.morphologyEx(rules, cv2.MORPH_OPEN, element) | stems
+    lines = cv2.morphologyEx(dashes, cv2.MORPH_OPEN, element) | stems
     lines[table & (rules > 0)] = 255
     # Anti-aliased line edges are a pixel wider than the opened core.
     lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))

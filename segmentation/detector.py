@@ -141,7 +141,7 @@ class FormulaDetector:
             matrix, normalized = self._rotate(normalized, angle)
             ink, faint = binarize(normalized, self.ink_contrast, self.faint_contrast)
         if has_lines:
-            ink = remove_lines(ink, faint, round(rule), round(stem), max(2, round(char / 4)))
+            ink = remove_lines(ink, faint, round(rule), round(stem), max(4, round(char / 2)))
         if matrix is not None or has_lines:
             count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
             stats = stats[1:count]

@@ -38,8 +38,9 @@ class GroupingConfig:
     label_gap: float = 0.4  # ... and followed by this much space (both in its own height)
     min_height: float = 0.45  # a group lower than this (and narrow) is a speck or a dot
     prose_min_symbols: int = 15  # a row of at least this many symbols ...
-    prose_min_width: float = 8.0  # ... at least this wide (in its median symbol height) ...
-    prose_baseline_share: float = 0.85  # ... with this share on one baseline is prose
+    prose_min_width: float = 20.0  # ... at least this wide (in its median symbol height) ...
+    prose_max_gap: float = 0.12  # ... with median gaps this small (formulas: 0.12-0.45) ...
+    prose_baseline_share: float = 0.6  # ... and this share on one baseline is prose
 
 
 def char_height(heights: np.ndarray) -> float:
@@ -221,21 +222,33 @@ def strip_label(
 
 
 def is_prose(boxes: np.ndarray, height: float, config: GroupingConfig) -> bool:
-    """Whether a group reads as a printed sentence: a long row of symbols on one baseline.
+    """Whether a group reads as a printed sentence: a long, tightly packed row on one baseline.
 
-    In prose nearly every letter sits on the baseline; math puts operators (+, =), scripts and
-    fractions off it and nearly always has a bar (minus, equals, fraction) somewhere.
+    Letters in words nearly touch and sit on the baseline; math spaces its operators, stacks
+    scripts and fractions off the baseline, and nearly always has a bar (minus, equals,
+    fraction) somewhere. Sentences are also longer than most formulas.
     """
     if len(boxes) < config.prose_min_symbols:
         return False
     widths = boxes[:, 2] - boxes[:, 0]
     heights = boxes[:, 3] - boxes[:, 1]
-    if np.any((widths >= 3 * heights) & (widths >= 0.4 * height)):
+    if np.any((widths >= 3 * heights) & (widths >= 0.4 * height) & (heights <= 0.35 * height)):
         return False
     row_height = float(np.median(heights))
+    order = np.argsort(boxes[:, 0], kind="stable")
+    boxes = boxes[order]
     if boxes[:, 2].max() - boxes[:, 0].min() < config.prose_min_width * row_height:
         return False
-    on_baseline = np.abs(boxes[:, 3] - np.median(boxes[:, 3])) <= 0.12 * row_height
+    gaps = boxes[1:, 0] - np.maximum.accumulate(boxes[:-1, 2])
+    if not 0 <= np.median(gaps) <= config.prose_max_gap * row_height:
+        return False
+    # The baseline may still slope a little after deskewing: fit it, refit without descenders.
+    centres = (boxes[:, 0] + boxes[:, 2]) / 2
+    keep = np.ones(len(boxes), bool)
+    for _ in range(2):
+        slope, offset = np.polyfit(centres[keep], boxes[keep, 3], 1)
+        on_baseline = np.abs(boxes[:, 3] - (slope * centres + offset)) <= 0.2 * row_height
+        keep = on_baseline if on_baseline.sum() >= 2 else keep
     return bool(on_baseline.mean() >= config.prose_baseline_share)
 
 
