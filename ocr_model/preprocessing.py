@@ -43,6 +43,18 @@ def ink_map(gray: np.ndarray) -> np.ndarray:
     return np.clip(ink, 0.0, 1.0)
 
 
+INK_THRESHOLD = 0.35  # ink-map level that counts as ink when cropping (above paper texture)
+
+
+def ink_bounds(ink: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None:
+    """Rows and columns of the ink in an ink map, widened by ``margin``; None without ink."""
+    ys, xs = np.nonzero(ink > INK_THRESHOLD)
+    if len(ys) == 0:
+        return None
+    rows = slice(max(0, ys.min() - margin), ys.max() + margin + 1)
+    return rows, slice(max(0, xs.min() - margin), xs.max() + margin + 1)
+
+
 def fit_to_height(ink: np.ndarray, height: int, max_width: int, stride: int) -> np.ndarray:
     """Crop ``ink`` to its ink and scale it to ``height`` rows with ``MARGIN`` around it.
 
@@ -55,11 +67,10 @@ def fit_to_height(ink: np.ndarray, height: int, max_width: int, stride: int) -> 
     Returns:
         ``height x W`` float32, ``W`` a multiple of ``stride``; all zeros when there is no ink.
     """
-    mask = ink > 0.35
-    if not mask.any():
+    bounds = ink_bounds(ink)
+    if bounds is None:
         return np.zeros((height, stride), np.float32)
-    ys, xs = np.nonzero(mask)
-    ink = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    ink = ink[bounds]
     h, w = ink.shape
     inner_h, inner_w = height - 2 * MARGIN, max_width - 2 * MARGIN
     scale = min(inner_h / h, inner_w / w)

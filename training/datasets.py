@@ -122,6 +122,16 @@ def read_captions(path: str | Path) -> dict[str, str]:
     return captions
 
 
+def load_dictionary(path: str | Path) -> frozenset[str]:
+    """The tokens of a CROHME ``dictionary.txt`` (``token<TAB>id`` lines; ``<eol>`` dropped)."""
+    tokens = set()
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        token = line.split("\t")[0].strip()
+        if token and token != "<eol>":
+            tokens.add(token)
+    return frozenset(tokens)
+
+
 def read_ink_folder(folder: str | Path, captions: dict[str, str] | None = None) -> ReadResult:
     """Read every ``*.inkml`` under ``folder``; labels from ``captions`` when given (files
     without a caption are reported), else from each file's LaTeX truth."""

@@ -43,6 +43,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.mathtext import MathTextParser
 
 from ocr_model.vocab import canonical_latex, tokenize_latex
+from training.datasets import load_dictionary
 
 FONTS = ("cm", "stix", "stixsans", "dejavusans", "dejavuserif")
 HELD_OUT_FONT = "dejavuserif"  # never rendered for training; the printed test set uses it
@@ -67,16 +68,6 @@ _UNAVAILABLE = "<unavailable>"  # stands for a token class the dictionary lacks
 
 class RenderError(ValueError):
     """mathtext cannot render a formula (the message says why)."""
-
-
-def load_dictionary(path: str | Path) -> frozenset[str]:
-    """The tokens of a CROHME ``dictionary.txt`` (``token<TAB>id`` lines; ``<eol>`` dropped)."""
-    tokens = set()
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        token = line.split("\t")[0].strip()
-        if token and token != "<eol>":
-            tokens.add(token)
-    return frozenset(tokens)
 
 
 class FormulaGenerator:

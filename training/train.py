@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -29,12 +30,13 @@ from torch import nn
 from ocr_model.checkpoint import LoadedCheckpoint, load_checkpoint, save_checkpoint
 from ocr_model.model import FormulaRecognizer, RecognizerConfig
 from ocr_model.predictor import PredictorConfig, Recognizer
-from ocr_model.preprocessing import fit_to_height, ink_map
-from ocr_model.vocab import Vocabulary, tokenize_latex
+from ocr_model.preprocessing import fit_to_height, ink_bounds, ink_map
+from ocr_model.vocab import Vocabulary
 from training.augment import AugmentConfig, Augmenter
 from training.datasets import (
     ImageSample,
     keep_encodable,
+    load_dictionary,
     load_image,
     paper_image,
     read_captions,
@@ -111,12 +113,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build_vocab(dictionary: Path) -> Vocabulary:
     """The CROHME dictionary's tokens in canonical form (layout-only tokens drop out)."""
-    tokens = set()
-    for line in dictionary.read_text(encoding="utf-8").splitlines():
-        token = line.split("\t")[0].strip()
-        if token and token != "<eol>":  # the end-of-line marker is not a symbol
-            tokens.update(tokenize_latex(token))
-    return Vocabulary(tuple(sorted(tokens)))
+    return Vocabulary.build(load_dictionary(dictionary))
 
 
 class SampleStream:
@@ -143,7 +140,7 @@ class SampleStream:
         sample = self.samples[index]
         if isinstance(sample, ImageSample):
             if index not in self._images:
-                self._images[index] = load_image(sample.path)
+                self._images[index] = compact(load_image(sample.path))
             image = self._images[index]
         else:
             image = paper_image(sample, rng)
@@ -193,6 +190,21 @@ class SampleStream:
             torch.tensor([t for seq in ids for t in seq]),
             torch.tensor([len(s) for s in ids]),
         )
+
+
+def compact(paper: np.ndarray, height: int = 96, margin: int = 8) -> np.ndarray:
+    """Crop a paper image to its ink (plus margin) and shrink it to at most ``height`` rows.
+
+    Augmentation cost grows with pixels; the network sees 64 rows anyway.
+    """
+    bounds = ink_bounds(ink_map(paper), margin)
+    if bounds is None:
+        return paper
+    paper = paper[bounds]
+    if paper.shape[0] > height:
+        width = max(1, round(paper.shape[1] * height / paper.shape[0]))
+        paper = cv2.resize(paper, (width, height), interpolation=cv2.INTER_AREA)
+    return paper
 
 
 def lr_factor(step: int, total: int, warmup: int) -> float:

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 
 from ocr_model.vocab import Vocabulary, canonical_latex
-from training.datasets import read_latex_ocr
+from training.datasets import load_dictionary, read_latex_ocr
 from training.render_synthetic import (
     HELD_OUT_FONT,
     TRAIN_FONTS,
     FormulaGenerator,
-    load_dictionary,
     main,
     parse_args,
     read_formulas,
