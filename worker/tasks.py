@@ -222,15 +222,7 @@ def convert_document(self: PipelineTask, path: str, out_dir: str, name: str) -> 
     """
     job_id, config, jobs = self.request.id, self.config, self.jobs
     deliveries = jobs.count_delivery(self.name, job_id)
-    jobs.update(
-        job_id,
-        state=job_states.STARTED,
-        source=path,
-        out_dir=out_dir,
-        name=name,
-        deliveries=deliveries,
-        worker=f"{self.request.hostname}:{os.getpid()}",
-    )
+    jobs.update(job_id, source=path, out_dir=out_dir, name=name)
     try:
         source = config.check_input(path)
     except InputRefused as exc:
@@ -242,6 +234,12 @@ def convert_document(self: PipelineTask, path: str, out_dir: str, name: str) -> 
     if deliveries > config.max_deliveries:
         error = _poison_reason(deliveries - 1)
         return _finish(jobs, job_id, assemble_document(source, [], settings, {}, error=error))
+    jobs.update(
+        job_id,
+        state=job_states.STARTED,
+        deliveries=deliveries,
+        worker=f"{self.request.hostname}:{os.getpid()}",
+    )
 
     recognizer, detector = self.models
     try:
