@@ -143,6 +143,11 @@ def remove_lines(
     # Anti-aliased line edges are a pixel wider than the opened core.
     lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
     strokes = cv2.subtract(ink, lines)
+    # Slivers of a rule left just above or below the removed band (where the rule was thicker
+    # than the band) are one or two pixels tall; strokes crossing there are taller.
+    near = cv2.dilate(lines, np.ones((7, 1), np.uint8))
+    upright = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, np.ones((3, 1), np.uint8))
+    strokes = cv2.subtract(strokes, cv2.subtract(near, upright))
     # Where a stroke crosses the line (ink within ``bridge`` above and below), keep the line
     # pixels: the letter stays one piece, the rule between and under letters still goes.
     column = np.ones((bridge + 1, 1), np.uint8)

@@ -282,6 +282,11 @@ def group_formulas(
     if len(boxes) == 0 or height <= 0:
         return []
     words = glue_symbols(boxes, height, config)
+    # A word of nothing but flat slivers is a dash of a faint rule (a minus sign is glued to
+    # its operands); left in, such dashes would chain along the row into a formula's box.
+    heights = boxes[:, 3] - boxes[:, 1]
+    flat = (heights <= 0.15 * height) & (boxes[:, 2] - boxes[:, 0] >= 2 * heights)
+    words = [word for word in words if not flat[word].all()]
     results = []
     for row in split_rows(boxes, words, height, config):
         # Exercise labels stand at the left of a row, before its first formula.
