@@ -42,11 +42,11 @@ _DROPPED = {
     "\\Big",
     "\\bigg",
     "\\Bigg",
-    "\\mathrm",
-    "\\mbox",
-    "\\text",
-    "\\mathit",
 }
+
+# Font and text commands: dropped together with the braces of their argument, so that
+# ``\mathrm{d}x`` reads ``d x`` like the captions, not ``{ d } x``.
+_UNWRAPPED = {"\\mathrm", "\\mbox", "\\text", "\\mathit"}
 
 # Spellings of the same symbol; the value is the spelling of the CROHME dictionary.
 _ALIASES = {
@@ -139,7 +139,21 @@ def tokenize_latex(latex: str) -> list[str]:
         token = _ALIASES.get(token, token)
         if token and token not in _DROPPED:
             tokens.append(token)
-    return _brace_arguments(tokens)
+    return _brace_arguments(_unwrap(tokens))
+
+
+def _unwrap(tokens: list[str]) -> list[str]:
+    """Drop each ``_UNWRAPPED`` command and the braces of its argument, keeping the contents."""
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        if tokens[i] in _UNWRAPPED:
+            group, i = _read_group(tokens, i + 1)
+            out.extend(_unwrap(group[1:-1]))
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out
 
 
 def canonical_latex(latex: str) -> str:

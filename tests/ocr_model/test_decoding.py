@@ -1,0 +1,74 @@
+"""CTC decoding on hand-made probability matrices (blank = 0)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ocr_model.decoding import BLANK, beam_decode, greedy_decode
+
+CLASSES = 5
+
+
+def peaked(path: list[int], peak: float = 0.9) -> np.ndarray:
+    """``T x CLASSES`` log-probabilities whose best class per frame follows ``path``."""
+    probs = np.full((len(path), CLASSES), (1.0 - peak) / (CLASSES - 1))
+    probs[np.arange(len(path)), path] = peak
+    return np.log(probs)
+
+
+def test_greedy_merges_repeats_and_drops_blanks() -> None:
+    ids, _ = greedy_decode(peaked([0, 1, 1, 0, 2, 2, 2, 0, 0, 3]))
+    assert ids == [1, 2, 3]
+
+
+def test_greedy_keeps_a_repeat_separated_by_blank() -> None:
+    ids, _ = greedy_decode(peaked([1, 1, 0, 1, 2, 0, 2]))
+    assert ids == [1, 1, 2, 2]
+
+
+def test_all_blank_frames_decode_to_nothing_with_blank_confidence() -> None:
+    ids, confidence = greedy_decode(peaked([BLANK] * 4, peak=0.8))
+    assert ids == []
+    assert confidence == pytest.approx(0.8)
+
+
+def test_greedy_confidence_is_the_weakest_token_peak() -> None:
+    log_probs = peaked([1, 1, 0, 2, 0, 3])
+    log_probs[1] = np.log([0.02, 0.95, 0.01, 0.01, 0.01])  # token 1 reaches 0.95 in its run
+    log_probs[3] = np.log([0.1, 0.2, 0.6, 0.05, 0.05])  # token 2 peaks at only 0.6
+    ids, confidence = greedy_decode(log_probs)
+    assert ids == [1, 2, 3]
+    assert confidence == pytest.approx(0.6)
+
+
+def test_empty_input_decodes_to_nothing() -> None:
+    assert greedy_decode(np.zeros((0, CLASSES))) == ([], 0.0)
+    assert beam_decode(np.zeros((0, CLASSES))) == ([], 0.0)
+
+
+@pytest.mark.parametrize("path", [[0, 1, 1, 0, 2, 0, 0, 3, 3], [2, 0, 2, 4, 4, 0], [0, 0, 0]])
+def test_beam_equals_greedy_on_a_peaked_matrix(path: list[int]) -> None:
+    log_probs = peaked(path, peak=0.97)
+    assert beam_decode(log_probs, beam_width=4) == greedy_decode(log_probs)
+
+
+def test_beam_finds_the_prefix_that_greedy_misses() -> None:
+    # Best path is "blank blank" (0.6 * 0.6 = 0.36), but token 1 spread over both frames wins:
+    # P("1") = 0.4*0.4 + 0.4*0.6 + 0.6*0.4 = 0.64 > P("") = 0.36.
+    log_probs = np.log(np.array([[0.6, 0.4, 1e-9, 1e-9, 1e-9]] * 2))
+    assert greedy_decode(log_probs)[0] == []
+    ids, confidence = beam_decode(log_probs, beam_width=4)
+    assert ids == [1]
+    assert confidence == pytest.approx(0.64, abs=1e-6)
+
+
+def test_confidence_stays_in_unit_interval_on_random_matrices() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        logits = rng.normal(size=(12, CLASSES)) * 3
+        log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        for decode in (greedy_decode, beam_decode):
+            ids, confidence = decode(log_probs)
+            assert 0.0 <= confidence <= 1.0
+            assert all(0 < i < CLASSES for i in ids)
