@@ -1,46 +1,66 @@
 """Inputs for the pipeline and CLI tests, drawn here so every test shows what it feeds in.
 
-Good inputs: a PDF with printed formulas and a blank page (PyMuPDF), formula images drawn with
-OpenCV (PNG, JPEG, a 2-frame TIFF). Bad inputs: one file per way a document can be unreadable.
-Pages are small (A6 at 100 dpi in the tests) so the whole set runs in seconds.
+Good inputs: a "scanned" PDF with formulas typeset by matplotlib mathtext (embedded as images)
+and a blank page (PyMuPDF); small photographed pages with one formula each (PNG, JPEG, a 2-frame
+TIFF). Bad inputs: one file per way a document can be unreadable. Pages are small (A6 at
+100 dpi) so the whole set runs in seconds.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pymupdf
 import pytest
+from matplotlib import mathtext
 
 from ocr_model import PredictorConfig, Recognizer, load_recognizer
 from segmentation import FormulaDetector
 from worker.pipeline import PipelineSettings
 
-FORMULAS = ["x^2 + y^2 = z^2", "a/b - 3 = c", "f(x) = 2x + 1"]
+FORMULAS = [r"x^2 + y^2 = z^2", r"\frac{a}{b} - 3 = c", r"\sqrt{x} + 1 = 2"]
 TEST_DPI = 100
+MATH_DPI = 200  # formulas are typeset at this resolution
 
 
-def draw_formula_image(text: str, size: tuple[int, int] = (120, 420)) -> np.ndarray:
-    """A white gray image with one line of dark text, like a cropped printed formula."""
-    image = np.full(size, 255, np.uint8)
-    cv2.putText(image, text, (15, size[0] // 2 + 15), cv2.FONT_HERSHEY_SIMPLEX, 1.3, 0, 3)
-    return image
+def typeset(formula: str) -> np.ndarray:
+    """A printed formula: matplotlib mathtext as a tight gray crop (dark ink on white)."""
+    buffer = io.BytesIO()
+    mathtext.math_to_image(f"${formula}$", buffer, dpi=MATH_DPI, format="png")
+    rgba = cv2.imdecode(np.frombuffer(buffer.getvalue(), np.uint8), cv2.IMREAD_UNCHANGED)
+    alpha = rgba[:, :, 3].astype(np.float32) / 255.0
+    gray = cv2.cvtColor(rgba[:, :, :3], cv2.COLOR_BGR2GRAY).astype(np.float32)
+    return (gray * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+
+
+def draw_formula_image(formula: str) -> np.ndarray:
+    """A small photographed page: one formula with white paper around it."""
+    page = np.full((300, 500), 255, np.uint8)
+    ink = typeset(formula)
+    page[100 : 100 + ink.shape[0], 60 : 60 + ink.shape[1]] = ink
+    return page
 
 
 def write_pdf(path: Path, pages: list[list[str]], page_size: tuple[float, float] = (298, 420)):
     """A "scanned" PDF: one page per list of formulas, each formula an embedded image (so the
-    image detector finds them, not the text layer); an empty list is a blank page. A6 default."""
+    image detector finds them, not the text layer); an empty list is a blank page. A6 default.
+    Formulas keep their typeset pixel size when the page is rendered at ``TEST_DPI``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = pymupdf.open()
     try:
         for formulas in pages:
             page = doc.new_page(width=page_size[0], height=page_size[1])
-            for line, text in enumerate(formulas):
-                _, png = cv2.imencode(".png", draw_formula_image(text))
-                rect = pymupdf.Rect(20, 30 + 70 * line, 230, 90 + 70 * line)
-                page.insert_image(rect, stream=png.tobytes())
+            for line, formula in enumerate(formulas):
+                ink = typeset(formula)
+                _, png = cv2.imencode(".png", ink)
+                top = 60 + 90 * line
+                height, width = (side * 72 / TEST_DPI for side in ink.shape)
+                page.insert_image(
+                    pymupdf.Rect(40, top, 40 + width, top + height), stream=png.tobytes()
+                )
         doc.save(path)
     finally:
         doc.close()
@@ -58,10 +78,11 @@ def formulas() -> list[str]:
     return list(FORMULAS)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def recognizer(tiny_checkpoint: Path) -> Recognizer:
     # One thread: on a loaded 2-core machine, two torch threads wait on each other and a page
-    # takes seconds instead of a tenth of one.
+    # takes a minute instead of a tenth of a second. Built per test because the thread count is
+    # process-wide and other tests' recognizers change it.
     return load_recognizer(tiny_checkpoint, PredictorConfig(num_threads=1))
 
 
