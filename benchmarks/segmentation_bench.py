@@ -119,27 +119,28 @@ def mathtext_source(latex: str) -> str:
     return source
 
 
-def render_printed(latex: str, fontsize: float) -> np.ndarray:
-    """The label typeset by matplotlib mathtext at 200 DPI, black on white, cropped to ink."""
+def typeset(text: str, fontsize: float, family: str = "DejaVu Sans") -> np.ndarray:
+    """``text`` (mathtext inside ``$...$``) typeset by matplotlib at 200 DPI, cropped to ink."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(12, 3), dpi=200)
-    figure.text(0.02, 0.4, f"${mathtext_source(latex)}$", fontsize=fontsize)
+    figure.text(0.02, 0.4, text, fontsize=fontsize, family=family)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=200, facecolor="white")
     image = cv2.imdecode(np.frombuffer(buffer.getvalue(), np.uint8), cv2.IMREAD_GRAYSCALE)
     return crop_to_ink(image)
 
 
+def render_printed(latex: str, fontsize: float) -> np.ndarray:
+    """A label as a printed formula (matplotlib mathtext)."""
+    return typeset(f"${mathtext_source(latex)}$", fontsize)
+
+
 def render_text(text: str, height: int, rng: np.random.Generator) -> np.ndarray:
-    """Printed text (prose or an exercise label) about ``height`` pixels tall (cap height)."""
-    font = cv2.FONT_HERSHEY_COMPLEX if rng.random() < 0.5 else cv2.FONT_HERSHEY_SIMPLEX
-    scale = height / 22.0  # Hershey fonts: cap height is about 22 px at scale 1
-    thickness = max(1, round(scale))  # regular weight, as exam sheets are printed
-    (w, h), base = cv2.getTextSize(text, font, scale, thickness)
-    canvas = np.full((h + base + 20, w + 20), 255, np.uint8)
-    cv2.putText(canvas, text, (10, h + 10), font, scale, 0, thickness, cv2.LINE_AA)
-    return crop_to_ink(canvas)
+    """Printed text (prose or an exercise label) with capitals about ``height`` pixels tall."""
+    # Capitals are ~0.72 em; one point is 200/72 pixels at 200 DPI.
+    family = "DejaVu Serif" if rng.random() < 0.5 else "DejaVu Sans"
+    return typeset(text, height / (0.72 * 200 / 72), family)
 
 
 def paste(page: np.ndarray, owner: np.ndarray, image: np.ndarray, x: int, y: int, ink_id: int):
