@@ -110,6 +110,8 @@ class FormulaDetector:
 
     def __call__(self, page: np.ndarray) -> list[Box]:
         """Boxes of the formulas on ``page`` (uint8 gray/RGB/RGBA) in reading order."""
+        if page.ndim not in (2, 3):
+            raise ValueError(f"expected a 2-D gray or 3-D color page, got shape {page.shape}")
         height, width = page.shape[:2]
         if height * width > self.max_pixels:
             raise PageTooLargeError(

@@ -256,16 +256,18 @@ def formula_score(boxes: np.ndarray, height: float) -> float:
     """Detection score 0..1: more ink structure typical of math, more confidence.
 
     Evidence: several symbols, a bar (minus, equals, fraction), symbols off the baseline
-    (scripts, limits). A single blob stays below 0.5.
+    (scripts, limits), character height, the width of several symbols (small print that blur
+    fused into one blob). A single character-sized blob stays below 0.5.
     """
     widths = boxes[:, 2] - boxes[:, 0]
     heights = boxes[:, 3] - boxes[:, 1]
     group_height = boxes[:, 3].max() - boxes[:, 1].min()
+    group_width = boxes[:, 2].max() - boxes[:, 0].min()
     bars = np.any((widths >= 2.0 * heights) & (heights <= 0.3 * height))
     centres = (boxes[:, 1] + boxes[:, 3]) / 2
     offset = np.abs(centres - np.median(centres)) > 0.3 * height
     evidence = min(len(boxes), 4) / 4 + float(bars) + float(offset.any())
-    evidence += float(group_height >= 0.8 * height)
+    evidence += float(group_height >= 0.8 * height) + float(group_width >= 3 * height)
     return round(min(1.0, 0.2 + 0.2 * evidence), 3)
 
 
