@@ -6,8 +6,8 @@ a deployment is configured by environment alone (docker-compose.yml sets the sam
 
 Redis passwords and TLS need no extra settings because they are part of the URL:
 ``redis://:PASSWORD@host:6379/0`` or ``rediss://:PASSWORD@host:6380/0?ssl_cert_reqs=required``
-(Celery refuses ``rediss://`` without ``ssl_cert_reqs``; use ``CERT_REQUIRED`` semantics in
-production, ``none`` only for self-signed test setups).
+(Celery refuses ``rediss://`` without ``ssl_cert_reqs``; ``none`` skips certificate checks and
+is only for self-signed test setups).
 """
 
 from __future__ import annotations

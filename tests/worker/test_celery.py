@@ -17,7 +17,7 @@ from celery.contrib.testing.worker import start_worker
 
 from worker.celery import app, configure
 from worker.cli import main
-from worker.config import WorkerConfig
+from worker.config import WorkerConfig, celery_settings
 from worker.jobs import FINAL_STATES, JobStore
 
 REDIS_URL = "redis://127.0.0.1:6379/5"
@@ -160,3 +160,30 @@ def test_path_outside_input_roots_and_dotdot_names_are_refused(jobs, tmp_path, c
     assert record["state"] == "FAILURE"
     assert "outside the input roots" in record["error"]
     assert not (tmp_path / "out").exists()
+
+
+def test_configuration_comes_from_the_environment_with_safe_celery_settings(tmp_path):
+    env = {
+        "FORMULA_OCR_BROKER_URL": "rediss://:secret@redis.example:6380/0?ssl_cert_reqs=required",
+        "FORMULA_OCR_TIME_LIMIT": "120",
+        "FORMULA_OCR_INPUT_ROOTS": f"{tmp_path}:/srv/scans",
+        "FORMULA_OCR_USE_TEXT_LAYER": "false",
+        "FORMULA_OCR_MAX_PAGES": "50",
+    }
+    config = WorkerConfig.from_env(env)
+    settings = celery_settings(config)
+
+    assert config.backend_url == env["FORMULA_OCR_BROKER_URL"]  # results go to the same Redis
+    assert config.input_roots == (tmp_path.resolve(), Path("/srv/scans"))
+    assert config.pipeline_settings().limits.max_pages == 50
+    assert config.pipeline_settings().use_text_layer is False
+    assert settings["accept_content"] == ["json"] and settings["task_serializer"] == "json"
+    assert settings["task_acks_late"] and settings["task_reject_on_worker_lost"]
+    assert settings["worker_prefetch_multiplier"] == 1
+    for options in ("broker_transport_options", "result_backend_transport_options"):
+        assert settings[options]["visibility_timeout"] > 2 * config.time_limit
+    # A TLS URL with a password is all it takes: the job store parses it without connecting.
+    assert (
+        JobStore.from_url(config.backend_url).client.connection_pool.connection_kwargs["password"]
+        == "secret"
+    )
