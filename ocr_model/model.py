@@ -5,10 +5,13 @@ squeeze-excitation, the feature map flattened over height x width into one seque
 CTC with blank 0) at a fraction of its cost: a grayscale input of fixed height and variable
 width instead of 600x600 RGB with a rotated copy, and 4 rows of features instead of 19x19.
 
-Padding never changes a sample's output: the squeeze-excitation pool is masked, the feature
-map is flattened column by column so that padding columns form the tail of each sequence, and
-the backward LSTM reads every sequence reversed *within its own length*. So a crop gives the
-same output alone and inside a batch, and the graph stays exportable to ONNX.
+Padding never changes a sample's output: padding columns are zeroed before every convolution
+(exactly what a crop alone gets from zero padding; without it, batch norm turns padding into
+non-zero features that leak into the last columns, which changed 19 of 68 hand/val outputs), the
+squeeze-excitation pool is masked, the feature map is flattened column by column so that padding
+columns form the tail of each sequence, and the backward LSTM reads every sequence reversed *within
+its own length*. So a crop gives the same output alone and inside a batch, and the graph stays
+exportable to ONNX.
 """
 
 from __future__ import annotations
@@ -62,9 +65,33 @@ def _stage(in_ch: int, out_ch: int, blocks: int, stride: tuple[int, int]) -> nn.
     downsample = nn.Sequential(
         nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), nn.BatchNorm2d(out_ch)
     )
-    layers = [BasicBlock(in_ch, out_ch, stride=stride, downsample=downsample)]
-    layers += [BasicBlock(out_ch, out_ch) for _ in range(blocks - 1)]
+    layers = [MaskedBasicBlock(in_ch, out_ch, stride=stride, downsample=downsample)]
+    layers += [MaskedBasicBlock(out_ch, out_ch) for _ in range(blocks - 1)]
     return nn.Sequential(*layers)
+
+
+def zero_padding(x: torch.Tensor, widths: torch.Tensor, input_width: int) -> torch.Tensor:
+    """Zero the columns of ``x`` (B x C x H x W) that lie beyond each sample's width.
+
+    Args:
+        widths: each sample's unpadded width in input pixels.
+        input_width: the padded input width, so ``W / input_width`` is this level's scale.
+    """
+    columns = x.shape[3]
+    valid = torch.div(widths * columns + input_width - 1, input_width, rounding_mode="floor")
+    keep = torch.arange(columns, device=x.device)[None, :] < valid[:, None]  # B x W
+    return x * keep[:, None, None, :].to(x.dtype)
+
+
+class MaskedBasicBlock(BasicBlock):
+    """torchvision's ``BasicBlock`` (same parameters) that sees zeros in padding columns."""
+
+    def forward(self, x: torch.Tensor, widths: torch.Tensor, input_width: int) -> torch.Tensor:
+        # x arrives with zero padding columns; conv1 and downsample can read it as it is.
+        identity = x if self.downsample is None else self.downsample(x)
+        out = zero_padding(self.relu(self.bn1(self.conv1(x))), widths, input_width)
+        out = self.relu(self.bn2(self.conv2(out)) + identity)
+        return zero_padding(out, widths, input_width)
 
 
 def sinusoidal_encoding_2d(channels: int, rows: int, columns: int) -> torch.Tensor:
@@ -184,7 +211,12 @@ class FormulaRecognizer(nn.Module):
     def forward(
         self, images: torch.Tensor, widths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.stages(self.stem(images))  # B x C x H/16 x W/8
+        input_width = images.shape[3]
+        x = self.stem(zero_padding(images, widths, input_width))  # B x C x H/2 x W/2
+        x = zero_padding(x, widths, input_width)
+        for stage in self.stages:
+            for block in stage:
+                x = block(x, widths, input_width)  # B x C x H/16 x W/8 after the last stage
         _, _, rows, columns = x.shape
         x = x + self.position[:, :rows, :columns]
         lengths = self.output_lengths(widths)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+
+from ocr_model.checkpoint import load_checkpoint, save_checkpoint
 
 
 @pytest.fixture(autouse=True)
@@ -44,3 +47,25 @@ def crops() -> list[np.ndarray]:
 @pytest.fixture
 def make_crop() -> Callable[[str], np.ndarray]:
     return formula_crop
+
+
+@pytest.fixture(scope="session")
+def trained_like_checkpoint(
+    tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path
+) -> Path:
+    """The tiny checkpoint with batch-norm statistics and shifts like a trained model's.
+
+    Fresh batch norm maps zero to zero, which hides any leak of padding into features; trained
+    statistics do not.
+    """
+    checkpoint = load_checkpoint(tiny_checkpoint)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for module in checkpoint.model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                size = module.num_features
+                module.running_mean.copy_(torch.rand(size, generator=generator) - 0.5)
+                module.running_var.copy_(torch.rand(size, generator=generator) + 0.5)
+                module.bias.copy_(torch.rand(size, generator=generator) - 0.5)
+    path = tmp_path_factory.mktemp("trained_like") / "trained_like.pt"
+    return save_checkpoint(path, checkpoint.model, checkpoint.vocab)

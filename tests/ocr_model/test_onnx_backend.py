@@ -22,8 +22,8 @@ def padded_batch(widths: list[int], height: int) -> tuple[np.ndarray, np.ndarray
 
 
 @pytest.mark.parametrize("widths", [[8], [160], [320, 48, 160, 8]])
-def test_onnx_and_torch_log_probs_agree(tiny_checkpoint: Path, widths: list[int]) -> None:
-    checkpoint = load_checkpoint(tiny_checkpoint)
+def test_onnx_and_torch_log_probs_agree(trained_like_checkpoint: Path, widths: list[int]) -> None:
+    checkpoint = load_checkpoint(trained_like_checkpoint)
     images, lengths_in = padded_batch(widths, checkpoint.model.config.height)
     onnx_log_probs, onnx_lengths = OnnxBackend(checkpoint, num_threads=1)(images, lengths_in)
     torch_log_probs, torch_lengths = TorchBackend(checkpoint.model)(images, lengths_in)

@@ -21,8 +21,8 @@ def test_results_come_back_in_input_order(tiny_checkpoint: Path, crops: list) ->
     assert len({r.latex for r in alone}) > 1
 
 
-def test_crop_gives_same_output_alone_and_inside_a_batch(tiny_checkpoint: Path, crops) -> None:
-    recognizer = load_recognizer(tiny_checkpoint, PredictorConfig(max_batch_size=16))
+def test_crop_gives_same_output_alone_and_inside_a_batch(trained_like_checkpoint, crops) -> None:
+    recognizer = load_recognizer(trained_like_checkpoint, PredictorConfig(max_batch_size=16))
     narrow = crops[1]  # padded heavily when batched with the widest crop
     alone = recognizer([narrow])[0]
     batched = recognizer([*crops, narrow])[-1]
