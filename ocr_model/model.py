@@ -208,15 +208,20 @@ class FormulaRecognizer(nn.Module):
         )
         return columns * self.config.feature_rows
 
-    def forward(
-        self, images: torch.Tensor, widths: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def features(self, images: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
+        """The CNN: ``B x 1 x H x W`` -> ``B x C x H/16 x W/8``, zero in padding columns."""
         input_width = images.shape[3]
         x = self.stem(zero_padding(images, widths, input_width))  # B x C x H/2 x W/2
         x = zero_padding(x, widths, input_width)
         for stage in self.stages:
             for block in stage:
-                x = block(x, widths, input_width)  # B x C x H/16 x W/8 after the last stage
+                x = block(x, widths, input_width)
+        return x
+
+    def forward(
+        self, images: torch.Tensor, widths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.features(images, widths)  # B x C x H/16 x W/8
         _, _, rows, columns = x.shape
         x = x + self.position[:, :rows, :columns]
         lengths = self.output_lengths(widths)
