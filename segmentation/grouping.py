@@ -37,9 +37,9 @@ class GroupingConfig:
     label_max_width: float = 2.6  # an exercise label ("1.", "(a)") is at most this wide ...
     label_gap: float = 0.4  # ... and followed by this much space (both in its own height)
     min_height: float = 0.45  # a group lower than this (and narrow) is a speck or a dot
-    prose_min_symbols: int = 15  # a row of at least this many symbols ...
-    prose_min_width: float = 20.0  # ... at least this wide (in its median symbol height) ...
-    prose_max_gap: float = 0.12  # ... with median gaps this small (formulas: 0.12-0.45) ...
+    prose_min_words: int = 6  # a row of at least this many symbols or fused words ...
+    prose_min_width: float = 20.0  # ... this wide (in median symbol heights) ...
+    prose_max_gap: float = 0.25  # ... with median gaps this small (letters in words) ...
     prose_baseline_share: float = 0.6  # ... and this share on one baseline is prose
 
 
@@ -222,13 +222,14 @@ def strip_label(
 
 
 def is_prose(boxes: np.ndarray, height: float, config: GroupingConfig) -> bool:
-    """Whether a group reads as a printed sentence: a long, tightly packed row on one baseline.
+    """Whether a group reads as a printed sentence: a long row of words on one baseline.
 
-    Letters in words nearly touch and sit on the baseline; math spaces its operators, stacks
-    scripts and fractions off the baseline, and nearly always has a bar (minus, equals,
-    fraction) somewhere. Sentences are also longer than most formulas.
+    Letters in words nearly touch (or fuse into one blob per word) and sit on the baseline;
+    math spaces its operators, stacks scripts and fractions off the baseline, and nearly
+    always has a bar (minus, equals, fraction) somewhere. Sentences are also longer than most
+    formulas.
     """
-    if len(boxes) < config.prose_min_symbols:
+    if len(boxes) < config.prose_min_words:
         return False
     widths = boxes[:, 2] - boxes[:, 0]
     heights = boxes[:, 3] - boxes[:, 1]
@@ -240,7 +241,10 @@ def is_prose(boxes: np.ndarray, height: float, config: GroupingConfig) -> bool:
     if boxes[:, 2].max() - boxes[:, 0].min() < config.prose_min_width * row_height:
         return False
     gaps = boxes[1:, 0] - np.maximum.accumulate(boxes[:-1, 2])
-    if not 0 <= np.median(gaps) <= config.prose_max_gap * row_height:
+    letters = 0 <= np.median(gaps) <= config.prose_max_gap * row_height
+    # Small or blurred print fuses each word into one wide blob: then the blobs are words.
+    words = np.median(widths) >= 1.5 * row_height
+    if not (letters or words):
         return False
     # The baseline may still slope a little after deskewing: fit it, refit without descenders.
     centres = (boxes[:, 0] + boxes[:, 2]) / 2
