@@ -75,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--checkpoint",
         type=Path,
         default=None,
-        help="recognizer checkpoint (default: model_data/recognizer.pt)",
+        help="recognizer checkpoint; without it, model_data/recognizer.pt",
     )
     parser.add_argument(
         "--no-recognition", action="store_true", help="measure detection only (no exprate keys)"
@@ -361,6 +361,8 @@ def main(args: argparse.Namespace) -> dict:
                 if j in found_text:
                     page_correct += canonical_latex(found_text[j].latex) == expected
             total += len(page.labels)
+        print(f"page {index + 1}/{args.pages}: {len(found)} found, {len(page.boxes)} true",
+              file=sys.stderr)  # fmt: skip
     result = {
         "pages": args.pages,
         "formulas": counts[0.5][2],
