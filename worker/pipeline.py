@@ -139,18 +139,19 @@ def process_page(
     crops = [_crop(raster.image, box, settings.crop_margin) for box in boxes]
     recognitions = recognizer(crops) if crops else []
     page.timings_ms["recognize"] = _ms(start)
-    page.regions = [
-        Region(
+    for box, rec in zip(boxes, recognitions, strict=True):
+        # Flag on the rounded value, so the JSON never shows 0.5 flagged below a 0.5 threshold.
+        confidence = round(rec.confidence, 4)
+        region = Region(
             bbox=[box.x0, box.y0, box.x1, box.y1],
             latex=rec.latex,
-            confidence=round(rec.confidence, 4),
-            low_confidence=rec.confidence < settings.low_confidence_threshold,
+            confidence=confidence,
+            low_confidence=confidence < settings.low_confidence_threshold,
             detection_score=round(box.score, 4),
             method=box.method,
             repaired=rec.repaired,
         )
-        for box, rec in zip(boxes, recognitions, strict=True)
-    ]
+        page.regions.append(region)
     return page
 
 
