@@ -268,7 +268,7 @@ def convert_document(self: PipelineTask, path: str, out_dir: str, name: str) -> 
     jobs.update(
         job_id, state=job_states.PROGRESS, pages_total=info.page_count, warnings=info.warnings
     )
-    _report_progress(self, job_id, len(jobs.stored_pages(job_id)), info.page_count)
+    _report_progress(self, job_id, (jobs.get(job_id) or {}).get("pages_done", 0), info.page_count)
     _dispatch_pages(job_id, list(range(info.page_count)), config.pages_per_task)
     # The job's result comes from the assembly task (same id); storing one here would end it.
     raise Ignore()
