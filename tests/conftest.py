@@ -6,6 +6,7 @@ live in benchmarks, not here.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,10 @@ import torch
 from ocr_model.checkpoint import save_checkpoint
 from ocr_model.model import FormulaRecognizer, RecognizerConfig
 from ocr_model.vocab import Vocabulary
+
+# Tests run recognizers in several processes at once (pytest, Celery workers): one torch thread
+# each keeps them from stalling on OpenMP barriers while another process holds the core.
+os.environ.setdefault("FORMULA_OCR_TORCH_THREADS", "1")
 
 TINY_LABELS = [r"\frac { a } { b }", "x ^ { 2 } + y _ { 1 } = 0", r"\sqrt { x } - 1", "( 3 )"]
 
