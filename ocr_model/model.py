@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
-from torchvision.models.resnet import BasicBlock
 
 
 @dataclass
@@ -83,8 +82,24 @@ def zero_padding(x: torch.Tensor, widths: torch.Tensor, input_width: int) -> tor
     return x * keep[:, None, None, :].to(x.dtype)
 
 
-class MaskedBasicBlock(BasicBlock):
-    """torchvision's ``BasicBlock`` (same parameters) that sees zeros in padding columns."""
+class MaskedBasicBlock(nn.Module):
+    """A ResNet basic block that sees zeros in padding columns.
+
+    Same layout and parameter names as torchvision's ``BasicBlock``, written out because
+    importing torchvision adds 170 MB to every worker's resident memory.
+    """
+
+    def __init__(
+        self, in_ch: int, out_ch: int, stride: int | tuple[int, int] = 1,
+        downsample: nn.Module | None = None,
+    ):  # fmt: skip
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_ch)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_ch)
+        self.downsample = downsample
 
     def forward(self, x: torch.Tensor, widths: torch.Tensor, input_width: int) -> torch.Tensor:
         # x arrives with zero padding columns; conv1 and downsample can read it as it is.
