@@ -7,14 +7,13 @@ checkpoint cannot run code, and its sha256 is the model version reported in ever
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ocr_model.files import atomic_write
 from ocr_model.model import FormulaRecognizer, RecognizerConfig
 from ocr_model.vocab import Vocabulary
 
@@ -75,17 +74,8 @@ def save_checkpoint(
     }
     if training_state is not None:
         payload["training_state"] = training_state
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 

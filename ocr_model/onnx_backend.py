@@ -23,6 +23,7 @@ import torch
 
 from ocr_model import model as model_module
 from ocr_model.checkpoint import LoadedCheckpoint
+from ocr_model.files import atomic_write
 
 OPSET = 17
 INPUTS = ("images", "widths")
@@ -58,33 +59,25 @@ def export_onnx(checkpoint: LoadedCheckpoint, path: Path) -> Path:
     # Two samples of different widths, so that nothing batch- or width-specific is traced in.
     images = torch.zeros(2, 1, model.config.height, 8 * stride)
     widths = torch.tensor([8 * stride, 4 * stride])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        # The tracer warns about shape checks inside nn.LSTM and about the legacy exporter; both
-        # are harmless here (shapes come from the inputs) and would only alarm users.
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model,
-                (images, widths),
-                tmp,
-                dynamo=False,  # the dynamo exporter needs onnxscript, which we do not ship
-                input_names=list(INPUTS),
-                output_names=list(OUTPUTS),
-                opset_version=OPSET,
-                dynamic_axes={
-                    "images": {0: "batch", 3: "width"},
-                    "widths": {0: "batch"},
-                    "log_probs": {0: "batch", 1: "steps"},
-                    "lengths": {0: "batch"},
-                },
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # The tracer warns about shape checks inside nn.LSTM and about the legacy exporter; both
+    # are harmless here (shapes come from the inputs) and would only alarm users.
+    with atomic_write(path) as tmp, warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (images, widths),
+            str(tmp),
+            dynamo=False,  # the dynamo exporter needs onnxscript, which we do not ship
+            input_names=list(INPUTS),
+            output_names=list(OUTPUTS),
+            opset_version=OPSET,
+            dynamic_axes={
+                "images": {0: "batch", 3: "width"},
+                "widths": {0: "batch"},
+                "log_probs": {0: "batch", 1: "steps"},
+                "lengths": {0: "batch"},
+            },
+        )
     return path
 
 

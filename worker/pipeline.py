@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ocr_model import Recognizer
+from ocr_model.files import atomic_write
 from segmentation import Box, FormulaDetector, PageTooLargeError
 from segmentation.rasterize import InputError, InputLimits, inspect_source, load_page
 from worker.export import TEXT_EXPORTERS, export_text
@@ -271,16 +271,8 @@ def safe_output_path(out_dir: Path, filename: str) -> Path:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a file so readers see the old content or the new, never a partial one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def render_output(result: DocumentResult, fmt: str) -> str:
