@@ -15,14 +15,17 @@ import argparse
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from worker.celery import app
+from worker.cli_export import format_list
 from worker.config import InputRefused, WorkerConfig
 from worker.jobs import FAILURE, FINAL_STATES, SUCCESS, JobStore
+from worker.pipeline import OUTPUT_FORMATS
 
 POLL_S = 0.5
 
@@ -31,8 +34,16 @@ def _store(config: WorkerConfig) -> JobStore:
     return JobStore.from_url(config.backend_url, config.result_expires_s, config.recent_jobs)
 
 
-def submit(config: WorkerConfig, path: Path, out_dir: Path, name: str) -> str:
+def submit(
+    config: WorkerConfig,
+    path: Path,
+    out_dir: Path,
+    name: str,
+    formats: Sequence[str] = ("json",),
+) -> str:
     """Queue one document; returns the job id (the Celery task id of its document task).
+
+    ``formats`` are the outputs the worker writes, as ``convert --format`` (JSON always).
 
     Raises:
         InputRefused: the path is outside the input roots or uses ``..``.
@@ -40,7 +51,9 @@ def submit(config: WorkerConfig, path: Path, out_dir: Path, name: str) -> str:
     source = config.check_input(path)
     out_dir = out_dir.resolve()
     job_id = str(uuid.uuid4())
-    _store(config).create(job_id, source=str(source), out_dir=str(out_dir), name=name)
+    _store(config).create(
+        job_id, source=str(source), out_dir=str(out_dir), name=name, formats=list(formats)
+    )
     app.send_task("formula_ocr.convert_document", (str(source), str(out_dir), name), task_id=job_id)
     return job_id
 
@@ -94,7 +107,7 @@ def run_submit(args: argparse.Namespace) -> int:
     job_ids, refused = [], 0
     for document in collect_documents(args.inputs, args.recursive):
         try:
-            job_id = submit(config, document.path, args.out, document.name)
+            job_id = submit(config, document.path, args.out, document.name, args.formats)
         except InputRefused as exc:
             print(f"refused: {exc}", file=sys.stderr)
             refused += 1
@@ -144,6 +157,13 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "--out", type=Path, required=True, help="results folder, as the workers see it"
     )
     submit_parser.add_argument("--recursive", action="store_true", help="descend into subfolders")
+    submit_parser.add_argument(
+        "--format",
+        dest="formats",
+        type=format_list(OUTPUT_FORMATS, always=("json",)),
+        default="json",
+        help="comma-separated outputs per document, as for convert: json (always), tex, md, html",
+    )
     submit_parser.add_argument(
         "--wait", action="store_true", help="show progress until every JSON is written"
     )

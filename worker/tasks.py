@@ -121,7 +121,9 @@ def _poison_reason(deliveries: int) -> str:
 def _finish(jobs: JobStore, job_id: str, result: DocumentResult) -> dict[str, Any]:
     """Write the document's JSON (atomically, once per delivery) and close the job record."""
     record = jobs.get(job_id) or {}
-    paths = save_outputs(result, Path(record["out_dir"]), record["name"])
+    paths = save_outputs(
+        result, Path(record["out_dir"]), record["name"], record.get("formats", ["json"])
+    )
     ok = result.status == "ok"
     jobs.update(
         job_id,
@@ -142,10 +144,11 @@ def _reuse(jobs: JobStore, job_id: str, source: Path, done: dict[str, Any]) -> d
     """A finished identical document: reuse its JSON, rewritten only where it has to differ."""
     record = jobs.get(job_id) or {}
     target = Path(record["out_dir"]).resolve() / f"{record['name']}.json"
-    if Path(done["output"]).resolve() != target:
+    formats = record.get("formats", ["json"])
+    if Path(done["output"]).resolve() != target or formats != ["json"]:
         result = DocumentResult.from_dict(json.loads(Path(done["output"]).read_text("utf-8")))
         result.source = str(source)
-        save_outputs(result, Path(record["out_dir"]), record["name"])
+        save_outputs(result, Path(record["out_dir"]), record["name"], formats)
     pages = json.loads(target.read_text("utf-8"))["pages"]
     jobs.update(
         job_id,

@@ -89,13 +89,18 @@ def test_celery_and_convert_write_identical_json_for_pdf_and_image_folder(
     local, remote = tmp_path / "local", tmp_path / "remote"
     inputs = [str(formula_pdf), str(image_folder)]
     common = ["--checkpoint", str(tiny_checkpoint), "--dpi", str(TEST_DPI), "--no-progress"]
-    assert main(["convert", *inputs, "--out", str(local), *common]) == 0
+    formats = ["--format", "json,tex"]
+    assert main(["convert", *inputs, "--out", str(local), *common, *formats]) == 0
 
-    assert main(["submit", *inputs, "--out", str(remote), "--wait", "--timeout", "120"]) == 0
+    submit = ["submit", *inputs, "--out", str(remote), *formats, "--wait", "--timeout", "120"]
+    assert main(submit) == 0
 
     names = sorted(p.name for p in local.glob("*.json"))
     assert names == ["a.json", "b.json", "c.json", "worksheet.json"]
-    assert sorted(p.name for p in remote.iterdir()) == names  # no temp files left behind
+    # Same files (no temp files left behind), and the LaTeX exports are identical too.
+    assert sorted(p.name for p in remote.iterdir()) == sorted(p.name for p in local.iterdir())
+    for tex in local.glob("*.tex"):
+        assert (remote / tex.name).read_text() == tex.read_text(), tex.name
     for name in names:
         expected = json.loads((local / name).read_text())
         actual = json.loads((remote / name).read_text())
