@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 from pathlib import Path
 
@@ -36,6 +35,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory since it started its program.
+
+    ``VmHWM`` rather than ``getrusage``: ru_maxrss survives exec, so a child started from a big
+    parent would report the parent's size.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)  # the value is in kB
+    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+
+
 def main(args: argparse.Namespace) -> dict:
     recognizer = load_recognizer(
         args.checkpoint, PredictorConfig(backend=args.backend, num_threads=args.threads)
@@ -52,8 +63,7 @@ def main(args: argparse.Namespace) -> dict:
     return {
         "backend": args.backend,
         "crops": len(crops),
-        # ru_maxrss is in KiB on Linux
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": peak_rss_mb(),
         # memory only this process holds (shared libraries excluded): what each extra
         # prefork worker adds
         "uss_mb": round(psutil.Process().memory_full_info().uss / 2**20, 1),
