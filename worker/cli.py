@@ -179,7 +179,10 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         help="recognizer checkpoint (default: the one shipped in model_data/recognizer.pt)",
     )
     parser.add_argument(
-        "--backend", choices=("torch", "onnx"), default="torch", help="inference runtime"
+        "--backend",
+        choices=("torch", "onnx"),
+        default=PredictorConfig.backend,
+        help="inference runtime (onnx: ONNX Runtime, exported once per model and cached)",
     )
     parser.add_argument(
         "--decoder",

@@ -89,4 +89,4 @@ def test_info_reports_checkpoint_sha256_as_version(tiny_checkpoint: Path) -> Non
     assert info["version"] == load_checkpoint(tiny_checkpoint).sha256
     assert len(info["version"]) == 64
     assert info["name"] == "tiny-random"
-    assert info["backend"] == "torch"
+    assert info["backend"] == PredictorConfig.backend
