@@ -2,7 +2,14 @@
 
 Reproduce the shipped checkpoint (see model_data/README.md for the exact history):
 
-    python -m training.train --out runs/main --epochs 14 \\
+    python -m training.render_synthetic --out cache/synthetic --count 4000 --seed 0 \\
+        --formulas ../shared/data/crohme/train_caption.txt
+    python -m training.train --out runs/main --epochs 10 --threads 1 --augment-prob 0 \\
+        --crohme-ink ../shared/data/crohme/train_inkml \\
+        --captions ../shared/data/crohme/train_caption.txt \\
+        --hand ../shared/data/hand --val-ink ../shared/data/crohme/test2013_inkml
+    python -m training.train --out runs/phase2 --init runs/main/best.pt --epochs 2 --lr 4e-4 \\
+        --threads 1 --hand-repeat 3 --augment-prob 0.5 --synthetic cache/synthetic \\
         --crohme-ink ../shared/data/crohme/train_inkml \\
         --captions ../shared/data/crohme/train_caption.txt \\
         --hand ../shared/data/hand --val-ink ../shared/data/crohme/test2013_inkml \\
@@ -404,7 +411,11 @@ def main(args: argparse.Namespace) -> dict:
         entry.update({f"{name}_exprate": m["exprate"] for name, m in metrics.items()})
         state["history"].append(entry)
         log.info("epoch %d validation %s", state["epoch"], json.dumps(metrics))
-        selection = sum(m["exprate"] + 0.1 * (1 - m["token_error_rate"]) for m in metrics.values())
+        # Pooled exact matches over the validation sets (their sizes differ ten-fold),
+        # token errors breaking ties.
+        selection = sum(
+            m["n"] * (m["exprate"] + 0.01 * (1 - m["token_error_rate"])) for m in metrics.values()
+        )
         if selection > state["best"]:
             state["best"] = selection
             save("best.pt", metrics)
