@@ -15,24 +15,6 @@ import numpy as np
 BACKGROUND_SCALE = 8  # paper brightness varies slowly: estimate it at 1/8 resolution
 
 
-def to_gray(page: np.ndarray) -> np.ndarray:
-    """uint8 grayscale from a gray, RGB or RGBA page (transparent pixels become white paper)."""
-    page = np.asarray(page)
-    if page.dtype != np.uint8:
-        raise TypeError(f"expected a uint8 page image, got {page.dtype}")
-    if page.ndim == 2:
-        return page
-    if page.ndim != 3 or page.shape[2] not in (1, 3, 4):
-        raise ValueError(f"expected a gray, RGB or RGBA page, got shape {page.shape}")
-    if page.shape[2] == 1:
-        return page[:, :, 0]
-    gray = cv2.cvtColor(np.ascontiguousarray(page[:, :, :3]), cv2.COLOR_RGB2GRAY)
-    if page.shape[2] == 4:
-        alpha = page[:, :, 3].astype(np.float32) / 255.0
-        gray = (gray * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
-    return gray
-
-
 def normalize_illumination(gray: np.ndarray, kernel: int) -> np.ndarray:
     """Divide out the paper brightness so shadows and lighting gradients vanish (paper -> 255).
 

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from ocr_model.preprocessing import to_gray
 from segmentation.cleanup import (
     binarize,
     estimate_skew,
     normalize_illumination,
     remove_lines,
     rotation_matrix,
-    to_gray,
 )
 from segmentation.grouping import GroupingConfig, char_height, group_formulas
 
