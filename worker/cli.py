@@ -21,11 +21,10 @@ from ocr_model import CheckpointError, PredictorConfig, Recognizer, load_recogni
 from segmentation import FormulaDetector
 from segmentation.rasterize import InputError, InputLimits, load_images
 from worker.cli_distributed import add_subcommands as add_distributed_subcommands
+from worker.cli_export import add_output_formats_option
 from worker.cli_export import add_subcommands as add_export_subcommands
-from worker.cli_export import format_list
 from worker.overlay import save_overlays
 from worker.pipeline import (
-    OUTPUT_FORMATS,
     PipelineSettings,
     output_name,
     process_document,
@@ -251,14 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-progress", action="store_true", help="no progress bars (they only show on a tty)"
     )
     _add_model_options(convert)
-    convert.add_argument(
-        "--format",
-        dest="formats",
-        type=format_list(OUTPUT_FORMATS, always=("json",)),
-        default="json",
-        help="comma-separated outputs per document: json (always written), tex, md, html "
-        "(the review page); see also 'formula-ocr export'",
-    )
+    add_output_formats_option(convert)
     convert.set_defaults(func=run_convert)
 
     recognize = subparsers.add_parser(

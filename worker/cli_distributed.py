@@ -22,10 +22,9 @@ from typing import Any
 from tqdm import tqdm
 
 from worker.celery import app
-from worker.cli_export import format_list
+from worker.cli_export import add_output_formats_option
 from worker.config import InputRefused, WorkerConfig
 from worker.jobs import FAILURE, FINAL_STATES, SUCCESS, JobStore
-from worker.pipeline import OUTPUT_FORMATS
 
 POLL_S = 0.5
 
@@ -157,13 +156,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "--out", type=Path, required=True, help="results folder, as the workers see it"
     )
     submit_parser.add_argument("--recursive", action="store_true", help="descend into subfolders")
-    submit_parser.add_argument(
-        "--format",
-        dest="formats",
-        type=format_list(OUTPUT_FORMATS, always=("json",)),
-        default="json",
-        help="comma-separated outputs per document, as for convert: json (always), tex, md, html",
-    )
+    add_output_formats_option(submit_parser)
     submit_parser.add_argument(
         "--wait", action="store_true", help="show progress until every JSON is written"
     )

@@ -45,6 +45,18 @@ def format_list(
     return parse
 
 
+def add_output_formats_option(parser: argparse.ArgumentParser) -> None:
+    """``--format`` of the commands that produce results (convert, submit): JSON always."""
+    parser.add_argument(
+        "--format",
+        dest="formats",
+        type=format_list(OUTPUT_FORMATS, always=("json",)),
+        default="json",
+        help="comma-separated outputs per document: json (always written), tex, md, html "
+        "(the review page); see also 'formula-ocr export'",
+    )
+
+
 def load_result(path: Path) -> DocumentResult:
     """Read a result JSON written by ``convert`` (or the Celery workers).
 
