@@ -9,6 +9,8 @@ TIFF). Bad inputs: one file per way a document can be unreadable. Pages are smal
 from __future__ import annotations
 
 import io
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -65,6 +67,20 @@ def write_pdf(path: Path, pages: list[list[str]], page_size: tuple[float, float]
     finally:
         doc.close()
     return path
+
+
+@pytest.fixture
+def without_timings() -> Callable[[dict], dict]:
+    """A result dict without its ``timings_ms``: the part two runs of a document must share."""
+
+    def strip(data: dict) -> dict:
+        data = json.loads(json.dumps(data))
+        data.pop("timings_ms")
+        for page in data["pages"]:
+            page.pop("timings_ms")
+        return data
+
+    return strip
 
 
 @pytest.fixture

@@ -24,14 +24,6 @@ REDIS_URL = "redis://127.0.0.1:6379/5"
 TEST_DPI = 100  # as the ``settings`` fixture in conftest.py
 
 
-def without_timings(data: dict) -> dict:
-    data = json.loads(json.dumps(data))
-    data.pop("timings_ms")
-    for page in data["pages"]:
-        page.pop("timings_ms")
-    return data
-
-
 @pytest.fixture(scope="module")
 def input_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Every tmp_path of the session is under the base temp folder; nothing else is allowed.
@@ -84,7 +76,7 @@ def submitted_ids(capsys: pytest.CaptureFixture) -> list[str]:
 
 
 def test_celery_and_convert_write_identical_json_for_pdf_and_image_folder(
-    jobs, formula_pdf, image_folder, tiny_checkpoint, tmp_path, capsys
+    jobs, formula_pdf, image_folder, tiny_checkpoint, tmp_path, capsys, without_timings
 ):
     local, remote = tmp_path / "local", tmp_path / "remote"
     inputs = [str(formula_pdf), str(image_folder)]

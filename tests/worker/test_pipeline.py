@@ -25,14 +25,6 @@ from worker.schema import SCHEMA_VERSION, DocumentResult
 TEST_DPI = 100  # as the ``settings`` fixture
 
 
-def without_timings(data: dict) -> dict:
-    data = json.loads(json.dumps(data))
-    data.pop("timings_ms")
-    for page in data["pages"]:
-        page.pop("timings_ms")
-    return data
-
-
 def test_pdf_gives_regions_with_boxes_latex_and_confidence(
     formula_pdf, formulas, settings, recognizer, detector
 ):
@@ -71,7 +63,7 @@ def test_result_json_round_trips_through_the_schema(formula_pdf, settings, recog
 
 
 def test_pages_processed_one_by_one_assemble_to_the_same_document(
-    formula_pdf, settings, recognizer, detector
+    formula_pdf, settings, recognizer, detector, without_timings
 ):
     whole = process_document(formula_pdf, settings, recognizer, detector)
     pages = [process_page(formula_pdf, i, settings, recognizer, detector) for i in (1, 0)]
