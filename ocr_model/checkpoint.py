@@ -2,6 +2,8 @@
 
 One file is all a predictor needs. It is read with ``torch.load(weights_only=True)``, so a
 checkpoint cannot run code, and its sha256 is the model version reported in every result.
+torch is imported only by the functions that read or write weights: ``CheckpointInfo`` and the
+errors are usable by the ONNX-only inference path, which never loads torch.
 """
 
 from __future__ import annotations
@@ -9,13 +11,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
+from ocr_model.config import RecognizerConfig
 from ocr_model.files import atomic_write
-from ocr_model.model import FormulaRecognizer, RecognizerConfig
 from ocr_model.vocab import Vocabulary
+
+if TYPE_CHECKING:
+    from ocr_model.model import FormulaRecognizer
 
 FORMAT_VERSION = 1
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "model_data" / "recognizer.pt"
@@ -26,7 +29,41 @@ class CheckpointError(RuntimeError):
 
 
 @dataclass
+class CheckpointInfo:
+    """What a checkpoint says about itself, weights aside: all a predictor needs besides them."""
+
+    config: RecognizerConfig
+    vocab: Vocabulary
+    sha256: str
+    path: Path
+    metadata: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "vocab": self.vocab.to_list(),
+            "sha256": self.sha256,
+            "metadata": self.metadata,
+            "metrics": self.metrics,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], path: Path) -> CheckpointInfo:
+        return cls(
+            config=RecognizerConfig.from_dict(data["config"]),
+            vocab=Vocabulary(tuple(data["vocab"])),
+            sha256=data["sha256"],
+            path=path,
+            metadata=data.get("metadata", {}),
+            metrics=data.get("metrics", {}),
+        )
+
+
+@dataclass
 class LoadedCheckpoint:
+    """A checkpoint with its network built (needs torch)."""
+
     model: FormulaRecognizer
     vocab: Vocabulary
     sha256: str
@@ -34,6 +71,12 @@ class LoadedCheckpoint:
     metadata: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     training_state: dict[str, Any] | None = None
+
+    @property
+    def info(self) -> CheckpointInfo:
+        return CheckpointInfo(
+            self.model.config, self.vocab, self.sha256, self.path, self.metadata, self.metrics
+        )
 
 
 def file_sha256(path: Path) -> str:
@@ -59,6 +102,8 @@ def save_checkpoint(
         half: store floating weights as fp16 (half the size; loaded back as fp32).
         training_state: optimizer/scheduler/step state for resuming; left out of shipped files.
     """
+    import torch
+
     path = Path(path)
     weights = {
         k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
@@ -85,6 +130,10 @@ def load_checkpoint(path: str | Path | None = None) -> LoadedCheckpoint:
     Raises:
         CheckpointError: with the path and the reason, for any unreadable or mismatched file.
     """
+    import torch
+
+    from ocr_model.model import FormulaRecognizer
+
     path = Path(path) if path is not None else DEFAULT_CHECKPOINT
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")

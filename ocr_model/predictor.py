@@ -3,6 +3,8 @@
 Usage:
     >>> recognizer = load_recognizer()
     >>> [r.latex for r in recognizer([crop1, crop2])]
+
+With the default ONNX backend nothing here imports torch (see ``ocr_model.onnx_backend``).
 """
 
 from __future__ import annotations
@@ -10,15 +12,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import torch
 
-from ocr_model.checkpoint import LoadedCheckpoint, load_checkpoint
+from ocr_model.checkpoint import DEFAULT_CHECKPOINT, LoadedCheckpoint, load_checkpoint
 from ocr_model.decoding import beam_decode, greedy_decode
+from ocr_model.onnx_backend import OnnxBackend, exported_graph
 from ocr_model.postprocess import repair_latex
 from ocr_model.preprocessing import prepare_crop
+
+if TYPE_CHECKING:
+    from ocr_model.model import FormulaRecognizer
 
 
 @dataclass
@@ -72,10 +77,18 @@ class Backend(Protocol):
 
 
 class TorchBackend:
-    def __init__(self, model: torch.nn.Module):
+    """Runs the network with PyTorch eager (``num_threads`` is process-wide in torch)."""
+
+    def __init__(self, model: FormulaRecognizer, num_threads: int | None = None):
+        import torch
+
         self.model = model.eval()
+        if num_threads:
+            torch.set_num_threads(num_threads)
 
     def __call__(self, images: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
         with torch.inference_mode():
             log_probs, lengths = self.model(torch.from_numpy(images), torch.from_numpy(widths))
         return log_probs.numpy(), lengths.numpy()
@@ -85,26 +98,35 @@ class Recognizer:
     """Owns preprocessing, batching by width, inference and decoding.
 
     Args:
-        checkpoint: a loaded checkpoint (see ``load_recognizer``).
+        checkpoint: a checkpoint file, or a loaded checkpoint. The PyTorch backend runs a loaded
+            checkpoint's network as it is in memory; the ONNX backend always runs the export of
+            the checkpoint *file* (``checkpoint.path``).
         config: batching and decoding settings.
     """
 
-    def __init__(self, checkpoint: LoadedCheckpoint, config: PredictorConfig | None = None):
+    def __init__(
+        self, checkpoint: str | Path | LoadedCheckpoint, config: PredictorConfig | None = None
+    ):
         self.config = config or PredictorConfig()
-        self.checkpoint = checkpoint
-        self.vocab = checkpoint.vocab
-        self.model_config = checkpoint.model.config
-        torch.set_num_threads(self.config.num_threads or default_threads())
-        if self.config.backend == "torch":
-            self.backend: Backend = TorchBackend(checkpoint.model)
-        elif self.config.backend == "onnx":
-            from ocr_model.onnx_backend import OnnxBackend
-
-            self.backend = OnnxBackend(checkpoint, self.config.num_threads or default_threads())
-        else:
-            raise ValueError(f"unknown backend {self.config.backend!r}: use 'torch' or 'onnx'")
         if self.config.decoder not in ("greedy", "beam"):
             raise ValueError(f"unknown decoder {self.config.decoder!r}: use 'greedy' or 'beam'")
+        threads = self.config.num_threads or default_threads()
+        if self.config.backend == "torch":
+            loaded = (
+                checkpoint
+                if isinstance(checkpoint, LoadedCheckpoint)
+                else load_checkpoint(checkpoint)
+            )
+            self.backend: Backend = TorchBackend(loaded.model, threads)
+            self.checkpoint = loaded.info
+        elif self.config.backend == "onnx":
+            path = checkpoint.path if isinstance(checkpoint, LoadedCheckpoint) else checkpoint
+            graph, self.checkpoint = exported_graph(Path(path))
+            self.backend = OnnxBackend(graph, threads)
+        else:
+            raise ValueError(f"unknown backend {self.config.backend!r}: use 'torch' or 'onnx'")
+        self.vocab = self.checkpoint.vocab
+        self.model_config = self.checkpoint.config
 
     @property
     def info(self) -> dict[str, Any]:
@@ -173,4 +195,4 @@ def load_recognizer(
         >>> recognizer = load_recognizer(config=PredictorConfig(backend="onnx"))
         >>> recognizer([image])[0].latex
     """
-    return Recognizer(load_checkpoint(path), config)
+    return Recognizer(Path(path) if path is not None else DEFAULT_CHECKPOINT, config)

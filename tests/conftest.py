@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from ocr_model.checkpoint import save_checkpoint
-from ocr_model.model import FormulaRecognizer, RecognizerConfig
+from ocr_model.config import RecognizerConfig
+from ocr_model.model import FormulaRecognizer
 from ocr_model.vocab import Vocabulary
 
 # Tests run recognizers in several processes at once (pytest, Celery workers): one torch thread

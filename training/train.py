@@ -35,7 +35,8 @@ import torch
 from torch import nn
 
 from ocr_model.checkpoint import LoadedCheckpoint, load_checkpoint, save_checkpoint
-from ocr_model.model import FormulaRecognizer, RecognizerConfig
+from ocr_model.config import RecognizerConfig
+from ocr_model.model import FormulaRecognizer
 from ocr_model.predictor import PredictorConfig, Recognizer
 from ocr_model.preprocessing import fit_to_height, ink_bounds, ink_map
 from ocr_model.vocab import Vocabulary
@@ -225,11 +226,15 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
 def evaluate(
     model: FormulaRecognizer, vocab: Vocabulary, images: list[np.ndarray], labels: list[str]
 ) -> dict[str, float]:
-    """Greedy-decode metrics of the in-memory model through the real predictor."""
+    """Greedy-decode metrics of the in-memory model through the real predictor.
+
+    The PyTorch backend reads the live weights; an exported ONNX graph would be a snapshot.
+    """
     checkpoint = LoadedCheckpoint(
         model=model.eval(), vocab=vocab, sha256="training", path=Path("training")
     )
-    recognizer = Recognizer(checkpoint, PredictorConfig(num_threads=torch.get_num_threads()))
+    config = PredictorConfig(backend="torch", num_threads=torch.get_num_threads())
+    recognizer = Recognizer(checkpoint, config)
     predictions = [r.latex for r in recognizer(images)]
     model.train()
     return score(predictions, labels)

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from ocr_model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from ocr_model.model import FormulaRecognizer, RecognizerConfig
+from ocr_model.config import RecognizerConfig
+from ocr_model.model import FormulaRecognizer
 from ocr_model.vocab import Vocabulary
 
 
