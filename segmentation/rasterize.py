@@ -23,7 +23,7 @@ import numpy as np
 import pymupdf
 
 from segmentation.detector import Box
-from segmentation.text_layer import formula_boxes
+from segmentation.text_layer import formula_boxes, prose_boxes
 
 PDF_SUFFIXES = frozenset({".pdf"})
 TIFF_SUFFIXES = frozenset({".tif", ".tiff"})
@@ -58,6 +58,8 @@ class RasterPage:
         warnings: non-fatal problems MuPDF reported while rendering this page.
         text_boxes: formula boxes from a born-digital PDF page's text layer; ``None`` for
             scans and images, whose formulas the image detector has to find.
+        prose_boxes: printed prose words of a PDF page that has both a text layer and
+            images: regions the image detector finds there are text, not formulas.
     """
 
     index: int
@@ -67,6 +69,7 @@ class RasterPage:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     text_boxes: list[Box] | None = None
+    prose_boxes: list[Box] = field(default_factory=list)
 
 
 @dataclass
@@ -175,13 +178,22 @@ def _render_page(
     # samples_mv points into the pixmap's memory, which MuPDF frees with the pixmap.
     rows = np.frombuffer(pix.samples_mv, np.uint8).reshape(pix.height, pix.stride)
     image = rows[:, : pix.width].copy()
-    text_boxes = None
+    text_boxes, prose = None, []
     # A page with images is (or contains) a scan: its text layer, if any, is OCR output or
-    # captions and misses handwritten formulas, so only image-free pages trust the text layer.
+    # captions and misses handwritten formulas, so only image-free pages trust the text layer
+    # for formulas; on the others it only marks the printed prose the detector must skip.
     if text_layer and not page.get_images():
         text_boxes = formula_boxes(page, dpi)
+    elif text_layer:
+        prose = prose_boxes(page, dpi)
     return RasterPage(
-        index, image, pix.width, pix.height, warnings=_mupdf_warnings(), text_boxes=text_boxes
+        index,
+        image,
+        pix.width,
+        pix.height,
+        warnings=_mupdf_warnings(),
+        text_boxes=text_boxes,
+        prose_boxes=prose,
     )
 
 

@@ -192,21 +192,63 @@ def formula_boxes(page: pymupdf.Page, dpi: int) -> list[Box] | None:
             runs.extend(_Run.of(run) for run in _line_runs(chars))
     if not has_text:
         return None
+    return [
+        _pixel_box(page, dpi, run, round(0.6 + 0.4 * run.math / max(1, run.total), 3))
+        for run in _merge_stacked(runs)
+    ]
+
+
+def _pixel_box(page: pymupdf.Page, dpi: int, run: _Run, score: float) -> Box:
+    """A box in PDF points as a box in pixels of the page rendered at ``dpi``."""
     scale = dpi / 72.0
     # Text coordinates are on the unrotated page; the rendered pixmap shows the rotated page.
-    rotation = page.rotation_matrix
+    rect = pymupdf.Rect(run.x0, run.y0, run.x1, run.y1) * page.rotation_matrix
     width, height = round(page.rect.width * scale), round(page.rect.height * scale)
-    found = []
-    for run in _merge_stacked(runs):
-        rect = pymupdf.Rect(run.x0, run.y0, run.x1, run.y1) * rotation
-        found.append(
-            Box(
-                max(0, int(rect.x0 * scale)),
-                max(0, int(rect.y0 * scale)),
-                min(width, int(rect.x1 * scale) + 1),
-                min(height, int(rect.y1 * scale) + 1),
-                round(0.6 + 0.4 * run.math / max(1, run.total), 3),
-                "text_layer",
-            )
+    return Box(
+        max(0, int(rect.x0 * scale)),
+        max(0, int(rect.y0 * scale)),
+        min(width, int(rect.x1 * scale) + 1),
+        min(height, int(rect.y1 * scale) + 1),
+        score,
+        "text_layer",
+    )
+
+
+def prose_boxes(page: pymupdf.Page, dpi: int) -> list[Box]:
+    """The printed prose words of a page (visible text-font words, not math), in pixels.
+
+    On a page that mixes a text layer with images (a worksheet with pasted formula pictures, a
+    scan under a printed header) the image detector cannot tell a printed sentence from a
+    formula, and the text layer can. Invisible text (an OCR layer over a scan) is left out: it
+    shows nothing printed, and OCR of a handwritten formula must not hide that formula.
+    """
+    flags = pymupdf.TEXTFLAGS_RAWDICT & ~pymupdf.TEXT_PRESERVE_IMAGES
+    content = page.get_text("rawdict", flags=flags)
+    words: list[Box] = []
+    for block in content["blocks"]:
+        for line in block.get("lines", []):
+            chars = [
+                _Char(c["c"], tuple(c["bbox"]), _classify(c["c"], span["font"]))
+                for span in line["spans"]
+                if span.get("alpha", 255) > 0
+                for c in span["chars"]
+            ]
+            for word in _words(chars):
+                text = "".join(c.text for c in word)
+                if word[0].kind == "text" and len(text) > 1 and text not in OPERATOR_WORDS:
+                    words.append(_pixel_box(page, dpi, _Run.of(word), 1.0))
+    return words
+
+
+def drop_prose(boxes: list[Box], prose: list[Box], max_cover: float = 0.5) -> list[Box]:
+    """The detector's boxes less those mostly covered by printed prose words (``prose_boxes``)."""
+
+    def covered(box: Box) -> float:
+        overlap = sum(
+            max(0, min(box.x1, w.x1) - max(box.x0, w.x0))
+            * max(0, min(box.y1, w.y1) - max(box.y0, w.y0))
+            for w in prose
         )
-    return found
+        return overlap / max(1, box.width * box.height)
+
+    return [box for box in boxes if covered(box) <= max_cover]

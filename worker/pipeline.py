@@ -30,6 +30,7 @@ from ocr_model import Recognizer
 from ocr_model.files import atomic_write
 from segmentation import Box, FormulaDetector, PageTooLargeError
 from segmentation.rasterize import InputError, InputLimits, inspect_source, load_page
+from segmentation.text_layer import drop_prose
 from worker.export import TEXT_EXPORTERS, export_text
 from worker.review import build_review
 from worker.schema import DocumentResult, PageResult, Region
@@ -128,7 +129,10 @@ def process_page(
 
     start = time.perf_counter()
     try:
-        boxes = raster.text_boxes if raster.text_boxes is not None else detector(raster.image)
+        if raster.text_boxes is not None:
+            boxes = raster.text_boxes
+        else:
+            boxes = drop_prose(detector(raster.image), raster.prose_boxes)
     except PageTooLargeError as exc:
         page.error = str(exc)
         return page

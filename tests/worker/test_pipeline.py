@@ -150,6 +150,32 @@ def test_born_digital_page_takes_formula_boxes_from_its_text_layer(tmp_path, rec
     assert pixels.pages[0].regions and {r.method for r in pixels.pages[0].regions} == {"image"}
 
 
+def test_printed_prose_beside_formula_images_is_not_a_formula(
+    tmp_path, make_pdf, formulas, recognizer, detector
+):
+    """A worksheet: a typed instruction (text layer) above pasted formula pictures. The text
+    layer marks the sentence as prose; invisible OCR text over a picture hides nothing."""
+    path = make_pdf(tmp_path / "worksheet.pdf", [formulas[:2]])
+    doc = pymupdf.open(path)
+    page = doc[0]
+    page.insert_text((40, 40), "Exercise 4: simplify.", fontsize=12)
+    page.insert_text((40, 165), "OCR guess of the fraction", fontsize=12, render_mode=3)
+    doc.saveIncr()
+    doc.close()
+
+    with_text = process_document(path, PipelineSettings(dpi=TEST_DPI), recognizer, detector)
+    pixels_only = process_document(
+        path, PipelineSettings(dpi=TEST_DPI, use_text_layer=False), recognizer, detector
+    )
+
+    def tops(result):  # in PDF points, as drawn above
+        return sorted(round(r.bbox[1] * 72 / TEST_DPI) for r in result.pages[0].regions)
+
+    assert len(tops(pixels_only)) == 3 and tops(pixels_only)[0] < 40  # the sentence, wrongly
+    assert len(tops(with_text)) == 2 and tops(with_text)[0] >= 55  # just the two formulas
+    assert {r.method for r in with_text.pages[0].regions} == {"image"}
+
+
 def test_rasterized_pdf_page_is_gray_without_alpha(formula_pdf):
     page = next(rasterize_pdf(formula_pdf, TEST_DPI, InputLimits()))
 
