@@ -61,22 +61,11 @@ class CheckpointInfo:
 
 
 @dataclass
-class LoadedCheckpoint:
+class LoadedCheckpoint(CheckpointInfo):
     """A checkpoint with its network built (needs torch)."""
 
-    model: FormulaRecognizer
-    vocab: Vocabulary
-    sha256: str
-    path: Path
-    metadata: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
+    model: FormulaRecognizer = field(kw_only=True)
     training_state: dict[str, Any] | None = None
-
-    @property
-    def info(self) -> CheckpointInfo:
-        return CheckpointInfo(
-            self.model.config, self.vocab, self.sha256, self.path, self.metadata, self.metrics
-        )
 
 
 def file_sha256(path: Path) -> str:
@@ -162,6 +151,7 @@ def load_checkpoint(path: str | Path | None = None) -> LoadedCheckpoint:
     model.eval()
     return LoadedCheckpoint(
         model=model,
+        config=config,
         vocab=vocab,
         sha256=file_sha256(path),
         path=path,

@@ -52,7 +52,7 @@ def export_onnx(checkpoint: LoadedCheckpoint, path: Path) -> Path:
             },
         )
     with atomic_write(side_file(path)) as tmp:
-        tmp.write_text(json.dumps(checkpoint.info.to_dict(), default=str))
+        tmp.write_text(json.dumps(checkpoint.to_dict(), default=str))
     return path
 
 

@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ocr_model.checkpoint import DEFAULT_CHECKPOINT, LoadedCheckpoint, load_checkpoint
+from ocr_model.checkpoint import (
+    DEFAULT_CHECKPOINT,
+    CheckpointInfo,
+    LoadedCheckpoint,
+    load_checkpoint,
+)
 from ocr_model.decoding import beam_decode, greedy_decode
 from ocr_model.onnx_backend import OnnxBackend, exported_graph
 from ocr_model.postprocess import repair_latex
@@ -118,7 +123,7 @@ class Recognizer:
                 else load_checkpoint(checkpoint)
             )
             self.backend: Backend = TorchBackend(loaded.model, threads)
-            self.checkpoint = loaded.info
+            self.checkpoint: CheckpointInfo = loaded
         elif self.config.backend == "onnx":
             path = checkpoint.path if isinstance(checkpoint, LoadedCheckpoint) else checkpoint
             graph, self.checkpoint = exported_graph(Path(path))

@@ -231,7 +231,11 @@ def evaluate(
     The PyTorch backend reads the live weights; an exported ONNX graph would be a snapshot.
     """
     checkpoint = LoadedCheckpoint(
-        model=model.eval(), vocab=vocab, sha256="training", path=Path("training")
+        model=model.eval(),
+        config=model.config,
+        vocab=vocab,
+        sha256="training",
+        path=Path("training"),
     )
     config = PredictorConfig(backend="torch", num_threads=torch.get_num_threads())
     recognizer = Recognizer(checkpoint, config)
