@@ -14,6 +14,15 @@ Reproduce the shipped checkpoint (see model_data/README.md for the exact history
         --captions ../shared/data/crohme/train_caption.txt \\
         --hand ../shared/data/hand --val-ink ../shared/data/crohme/test2013_inkml \\
         --ship model_data/recognizer.pt
+    # phase 3 starts from the phase-2 checkpoint as shipped (fp16, sha256 8e251482...):
+    python -m training.render_synthetic --out cache/synthetic --count 12000 --seed 0 \\
+        --formulas ../shared/data/crohme/train_caption.txt
+    python -m training.train --out runs/phase3 --init model_data/recognizer.pt --epochs 5 \\
+        --lr 5e-4 --threads 1 --hand-repeat 5 --augment-prob 0.5 --synthetic cache/synthetic \\
+        --crohme-ink ../shared/data/crohme/train_inkml \\
+        --captions ../shared/data/crohme/train_caption.txt \\
+        --hand ../shared/data/hand --val-ink ../shared/data/crohme/test2013_inkml \\
+        --ship model_data/recognizer.pt
 
 Interrupt it at any time and continue with ``--resume runs/main/last.pt``: the batch order and
 augmentation are functions of (seed, epoch, batch), so a resumed run continues exactly.
