@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pymupdf
@@ -164,6 +165,23 @@ def _merge_stacked(runs: list[_Run]) -> list[_Run]:
     return merged
 
 
+def _text_lines(page: pymupdf.Page, visible_only: bool = False) -> Iterator[list[_Char]]:
+    """The page's text lines in reading order (PyMuPDF's sorted order), classified characters.
+
+    Args:
+        visible_only: leave out invisible text (``alpha`` 0: an OCR layer over a scan).
+    """
+    flags = pymupdf.TEXTFLAGS_RAWDICT & ~pymupdf.TEXT_PRESERVE_IMAGES
+    for block in page.get_text("rawdict", flags=flags, sort=True)["blocks"]:
+        for line in block.get("lines", []):
+            yield [
+                _Char(c["c"], tuple(c["bbox"]), _classify(c["c"], span["font"]))
+                for span in line["spans"]
+                if not visible_only or span.get("alpha", 255) > 0
+                for c in span["chars"]
+            ]
+
+
 def formula_boxes(page: pymupdf.Page, dpi: int) -> list[Box] | None:
     """Formula boxes of a PDF page in pixels of the page rendered at ``dpi``.
 
@@ -177,19 +195,11 @@ def formula_boxes(page: pymupdf.Page, dpi: int) -> list[Box] | None:
         the score grows with the share of unambiguous math characters (the rest are digits,
         operators and letters in text fonts).
     """
-    flags = pymupdf.TEXTFLAGS_RAWDICT & ~pymupdf.TEXT_PRESERVE_IMAGES
-    content = page.get_text("rawdict", flags=flags, sort=True)
     runs: list[_Run] = []
     has_text = False
-    for block in content["blocks"]:
-        for line in block.get("lines", []):
-            chars = [
-                _Char(c["c"], tuple(c["bbox"]), _classify(c["c"], span["font"]))
-                for span in line["spans"]
-                for c in span["chars"]
-            ]
-            has_text = has_text or any(not c.text.isspace() for c in chars)
-            runs.extend(_Run.of(run) for run in _line_runs(chars))
+    for chars in _text_lines(page):
+        has_text = has_text or any(not c.text.isspace() for c in chars)
+        runs.extend(_Run.of(run) for run in _line_runs(chars))
     if not has_text:
         return None
     return [
@@ -222,21 +232,12 @@ def prose_boxes(page: pymupdf.Page, dpi: int) -> list[Box]:
     formula, and the text layer can. Invisible text (an OCR layer over a scan) is left out: it
     shows nothing printed, and OCR of a handwritten formula must not hide that formula.
     """
-    flags = pymupdf.TEXTFLAGS_RAWDICT & ~pymupdf.TEXT_PRESERVE_IMAGES
-    content = page.get_text("rawdict", flags=flags)
     words: list[Box] = []
-    for block in content["blocks"]:
-        for line in block.get("lines", []):
-            chars = [
-                _Char(c["c"], tuple(c["bbox"]), _classify(c["c"], span["font"]))
-                for span in line["spans"]
-                if span.get("alpha", 255) > 0
-                for c in span["chars"]
-            ]
-            for word in _words(chars):
-                text = "".join(c.text for c in word)
-                if word[0].kind == "text" and len(text) > 1 and text not in OPERATOR_WORDS:
-                    words.append(_pixel_box(page, dpi, _Run.of(word), 1.0))
+    for chars in _text_lines(page, visible_only=True):
+        for word in _words(chars):
+            text = "".join(c.text for c in word)
+            if word[0].kind == "text" and len(text) > 1 and text not in OPERATOR_WORDS:
+                words.append(_pixel_box(page, dpi, _Run.of(word), 1.0))
     return words
 
 
