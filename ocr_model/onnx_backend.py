@@ -100,12 +100,16 @@ def exported_graph(checkpoint: Path, cache_dir: Path | None = None) -> tuple[Pat
         cache_dir = Path(tempfile.mkdtemp(prefix="formula-ocr-"))
     graph = cache_dir / f"recognizer-{graph_key(sha256)}.onnx"
     side = side_file(graph)
-    if not (graph.is_file() and side.is_file()):
+
+    def read_info() -> CheckpointInfo:
+        return CheckpointInfo.from_dict(json.loads(side.read_text()), path=checkpoint)
+
+    info = read_info() if graph.is_file() and side.is_file() else None
+    # A side file of another checkpoint (a key collision or a hand-edited cache) is stale:
+    # never run the wrong model.
+    if info is None or info.sha256 != sha256:
         _export_in_child(checkpoint, graph)
-    info = CheckpointInfo.from_dict(json.loads(side.read_text()), path=checkpoint)
-    if info.sha256 != sha256:  # a key collision or a hand-edited cache: never run the wrong model
-        _export_in_child(checkpoint, graph)
-        info = CheckpointInfo.from_dict(json.loads(side.read_text()), path=checkpoint)
+        info = read_info()
     return graph, info
 
 
