@@ -99,6 +99,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--val-ink", type=Path, help="InkML folder for validation (CROHME 2013)")
     p.add_argument(
+        "--val-set",
+        type=Path,
+        action="append",
+        default=[],
+        help="extra validation folders (Data-for-LaTeX_OCR layout, split 'val'); repeatable",
+    )
+    p.add_argument(
         "--dictionary",
         type=Path,
         default=Path("../shared/data/crohme/dictionary.txt"),
@@ -264,6 +271,9 @@ def load_validation(args: argparse.Namespace, vocab: Vocabulary) -> dict[str, tu
     if args.val_ink:
         ink = keep_encodable(read_ink_folder(args.val_ink), vocab, "val ink")
         sets["crohme13"] = ([paper_image(s) for s in ink.samples], [s.label for s in ink.samples])
+    for folder in args.val_set:
+        extra = keep_encodable(read_latex_ocr(folder, "val"), vocab, f"{folder}/val").samples
+        sets[folder.name] = ([load_image(s.path) for s in extra], [s.label for s in extra])
     return sets
 
 
@@ -357,7 +367,7 @@ def main(args: argparse.Namespace) -> dict:
         "data": {
             k: str(v)
             for k, v in vars(args).items()
-            if k in ("crohme_ink", "captions", "hand", "synthetic", "val_ink")
+            if k in ("crohme_ink", "captions", "hand", "synthetic", "val_ink", "val_set")
         },
     }
 

@@ -74,3 +74,22 @@ def test_interrupted_run_resumes_where_it_stopped(latex_ocr_folder, tmp_path):
     b = load_checkpoint(tmp_path / "b" / "last.pt").model.state_dict()
     for key in a:
         assert torch.allclose(a[key], b[key], atol=1e-5), key
+
+
+def test_extra_validation_sets_are_scored_every_epoch(latex_ocr_folder, tmp_path):
+    val = tmp_path / "printed_val"
+    for sub in ("images/images_val", "formulas", "matching"):
+        (val / sub).mkdir(parents=True)
+    for name in ("0.png", "1.png"):
+        (val / "images" / "images_val" / name).write_bytes(
+            (latex_ocr_folder / "images" / "images_train" / name).read_bytes()
+        )
+    (val / "formulas" / "val.formulas.norm.txt").write_text("x ^ { 2 }\na + b\n")
+    (val / "matching" / "val.matching.txt").write_text("0.png 0\n1.png 1\n")
+    out = tmp_path / "run"
+    state = train.main(
+        _args(out, latex_ocr_folder, _dictionary(tmp_path), 1, "--val-set", str(val))
+    )
+    scored = [h for h in state["history"] if "printed_val_exprate" in h]
+    assert [h["epoch"] for h in scored] == [1]
+    assert load_checkpoint(out / "best.pt").metrics["printed_val"]["n"] == 2
