@@ -189,7 +189,8 @@ def _document_failed(self: PipelineTask, exc, task_id, args, kwargs, einfo) -> N
     record = jobs.get(task_id) or {}
     if "pages_total" not in record or "settings" not in record:
         # Stopped before the document was opened: the JSON records the document as failed.
-        jobs.update(task_id, settings=asdict(self.config.pipeline_settings()), model={})
+        # The model is in the record once the task has loaded it (assemble reads it there).
+        jobs.update(task_id, settings=asdict(self.config.pipeline_settings()))
         assemble.apply_async((task_id,), {"error": reason}, task_id=task_id)
         return
     missing = sorted(set(range(record["pages_total"])) - set(jobs.stored_pages(task_id)))
@@ -233,10 +234,13 @@ def convert_document(self: PipelineTask, path: str, out_dir: str, name: str) -> 
         jobs.update(job_id, state=job_states.FAILURE, error=str(exc), finished=time.time())
         return jobs.get(job_id) or {}
     settings = config.pipeline_settings()
-    jobs.update(job_id, source=str(source), settings=asdict(settings))
+    recognizer, detector = self.models
+    # Recorded before anything can fail, so even a document that never opens names its model.
+    jobs.update(job_id, source=str(source), settings=asdict(settings), model=recognizer.info)
     if deliveries > config.max_deliveries:
         error = _poison_reason(deliveries - 1)
-        return _finish(jobs, job_id, assemble_document(source, [], settings, {}, error=error))
+        failed = assemble_document(source, [], settings, recognizer.info, error=error)
+        return _finish(jobs, job_id, failed)
     jobs.update(
         job_id,
         state=job_states.STARTED,
@@ -244,7 +248,6 @@ def convert_document(self: PipelineTask, path: str, out_dir: str, name: str) -> 
         worker=f"{self.request.hostname}:{os.getpid()}",
     )
 
-    recognizer, detector = self.models
     try:
         key = job_key(source, recognizer.info["version"], settings, detector)
         info = inspect_source(source, settings.limits, settings.password)
@@ -253,7 +256,7 @@ def convert_document(self: PipelineTask, path: str, out_dir: str, name: str) -> 
     done = jobs.finished_output(key) if key else None
     if done and Path(done["output"]).is_file():
         return _reuse(jobs, job_id, source, done)
-    jobs.update(job_id, key=key, model=recognizer.info)
+    jobs.update(job_id, key=key)
 
     if info is None or info.page_count <= config.fanout_min_pages:
         if info is not None:
