@@ -23,6 +23,19 @@ Reproduce the shipped checkpoint (see model_data/README.md for the exact history
         --captions ../shared/data/crohme/train_caption.txt \\
         --hand ../shared/data/hand --val-ink ../shared/data/crohme/test2013_inkml \\
         --ship model_data/recognizer.pt
+    # phase 4 (shipped, sha256 fce7f95e...) starts from phase 3 as shipped (a1e4b1ff...), on a
+    # new synthetic set (run without --ship, its best.pt, the last epoch, saved as fp16 after):
+    python -m training.render_synthetic --out cache/synth5 --count 14000 --seed 5 \\
+        --generated-share 0.6 --formulas ../shared/data/crohme/train_caption.txt
+    python -m training.render_synthetic --out cache/printed_val --split val --count 300 --seed 2 \\
+        --generated-share 1
+    python -m training.train --out runs/phase4 --init model_data/recognizer.pt --epochs 5 \\
+        --lr 4e-4 --threads 2 --seed 3 --hand-repeat 4 --augment-prob 0.5 \\
+        --synthetic cache/synth5 \\
+        --crohme-ink ../shared/data/crohme/train_inkml \\
+        --captions ../shared/data/crohme/train_caption.txt \\
+        --hand ../shared/data/hand --val-ink ../shared/data/crohme/test2013_inkml \\
+        --val-set cache/printed_val
 
 Interrupt it at any time and continue with ``--resume runs/main/last.pt``: the batch order and
 augmentation are functions of (seed, epoch, batch), so a resumed run continues exactly.
