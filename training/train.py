@@ -274,19 +274,22 @@ def evaluate(
 
 
 def load_validation(args: argparse.Namespace, vocab: Vocabulary) -> dict[str, tuple[list, list]]:
+    """Validation sets by name: hand/val, CROHME 2013 ink, then each ``--val-set`` folder."""
     sets: dict[str, tuple[list, list]] = {}
+
+    def add_folder(name: str, folder: Path) -> None:
+        if name in sets:
+            raise SystemExit(f"two validation sets are named {name!r}: rename {folder}")
+        samples = keep_encodable(read_latex_ocr(folder, "val"), vocab, f"{folder}/val").samples
+        sets[name] = ([load_image(s.path) for s in samples], [s.label for s in samples])
+
     if args.hand:
-        hand = keep_encodable(read_latex_ocr(args.hand, "val"), vocab, "hand/val")
-        sets["hand_val"] = (
-            [load_image(s.path) for s in hand.samples],
-            [s.label for s in hand.samples],
-        )
+        add_folder("hand_val", args.hand)
     if args.val_ink:
         ink = keep_encodable(read_ink_folder(args.val_ink), vocab, "val ink")
         sets["crohme13"] = ([paper_image(s) for s in ink.samples], [s.label for s in ink.samples])
     for folder in args.val_set:
-        extra = keep_encodable(read_latex_ocr(folder, "val"), vocab, f"{folder}/val").samples
-        sets[folder.name] = ([load_image(s.path) for s in extra], [s.label for s in extra])
+        add_folder(folder.name, folder)
     return sets
 
 

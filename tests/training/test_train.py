@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from ocr_model.checkpoint import load_checkpoint
@@ -76,7 +77,8 @@ def test_interrupted_run_resumes_where_it_stopped(latex_ocr_folder, tmp_path):
         assert torch.allclose(a[key], b[key], atol=1e-5), key
 
 
-def test_extra_validation_sets_are_scored_every_epoch(latex_ocr_folder, tmp_path):
+def _val_folder(latex_ocr_folder: Path, tmp_path: Path) -> Path:
+    """A 'val' split named printed_val, two of the training images with their formulas."""
     val = tmp_path / "printed_val"
     for sub in ("images/images_val", "formulas", "matching"):
         (val / sub).mkdir(parents=True)
@@ -86,6 +88,11 @@ def test_extra_validation_sets_are_scored_every_epoch(latex_ocr_folder, tmp_path
         )
     (val / "formulas" / "val.formulas.norm.txt").write_text("x ^ { 2 }\na + b\n")
     (val / "matching" / "val.matching.txt").write_text("0.png 0\n1.png 1\n")
+    return val
+
+
+def test_extra_validation_sets_are_scored_every_epoch(latex_ocr_folder, tmp_path):
+    val = _val_folder(latex_ocr_folder, tmp_path)
     out = tmp_path / "run"
     state = train.main(
         _args(out, latex_ocr_folder, _dictionary(tmp_path), 1, "--val-set", str(val))
@@ -93,3 +100,11 @@ def test_extra_validation_sets_are_scored_every_epoch(latex_ocr_folder, tmp_path
     scored = [h for h in state["history"] if "printed_val_exprate" in h]
     assert [h["epoch"] for h in scored] == [1]
     assert load_checkpoint(out / "best.pt").metrics["printed_val"]["n"] == 2
+
+
+def test_two_validation_sets_with_one_name_are_refused(latex_ocr_folder, tmp_path):
+    args = _args(tmp_path / "run", latex_ocr_folder, _dictionary(tmp_path), 1)
+    val = _val_folder(latex_ocr_folder, tmp_path)
+    args.val_set = [val, val]
+    with pytest.raises(SystemExit, match="two validation sets are named"):
+        train.main(args)
