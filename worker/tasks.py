@@ -234,13 +234,11 @@ def convert_document(self: PipelineTask, path: str, out_dir: str, name: str) -> 
         jobs.update(job_id, state=job_states.FAILURE, error=str(exc), finished=time.time())
         return jobs.get(job_id) or {}
     settings = config.pipeline_settings()
-    recognizer, detector = self.models
-    # Recorded before anything can fail, so even a document that never opens names its model.
-    jobs.update(job_id, source=str(source), settings=asdict(settings), model=recognizer.info)
+    jobs.update(job_id, source=str(source), settings=asdict(settings))
     if deliveries > config.max_deliveries:
         error = _poison_reason(deliveries - 1)
-        failed = assemble_document(source, [], settings, recognizer.info, error=error)
-        return _finish(jobs, job_id, failed)
+        model = self.models[0].info
+        return _finish(jobs, job_id, assemble_document(source, [], settings, model, error=error))
     jobs.update(
         job_id,
         state=job_states.STARTED,
@@ -248,6 +246,9 @@ def convert_document(self: PipelineTask, path: str, out_dir: str, name: str) -> 
         worker=f"{self.request.hostname}:{os.getpid()}",
     )
 
+    recognizer, detector = self.models
+    # Recorded before the document is opened, so a time limit there still names the model.
+    jobs.update(job_id, model=recognizer.info)
     try:
         key = job_key(source, recognizer.info["version"], settings, detector)
         info = inspect_source(source, settings.limits, settings.password)
