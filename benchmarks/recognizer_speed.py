@@ -2,7 +2,7 @@
 
 Measured in one run on the crops of the ``hand`` validation split: ms per formula at batch 1 and
 formulas/s at the best batch size for each backend (end to end through ``Recognizer``:
-preprocessing, batching, network, greedy decoding), the same for the reference architecture of
+preprocessing, batching, network, CTC decoding), the same for the reference architecture of
 ``shared/reference.md`` rebuilt here with random weights (its speed does not depend on them), the
 peak RSS of a fresh process that loads the model and recognizes the split, and whether the ONNX and
 PyTorch backends decode every crop identically. Timings are the median of ``--repeats`` passes.
@@ -56,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="intra-op threads for every model (this machine's cores)")  # fmt: skip
     parser.add_argument("--batch-sizes", default="1,4,8,16,32,64",
                         help="max_batch_size values swept for throughput")  # fmt: skip
+    parser.add_argument("--decoder", choices=("greedy", "beam"), default=PredictorConfig.decoder,
+                        help="CTC decoding of our predictor")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=3, help="timed passes; median reported")
     parser.add_argument("--reference-samples", type=int, default=12,
                         help="crops timed through the reference (about 0.25 s each)")  # fmt: skip
@@ -144,7 +146,7 @@ def measure_backend(
         # Pixels per batch generous enough that the batch size is what limits a batch.
         config = PredictorConfig(max_batch_size=batch_size, backend=backend,
                                  max_batch_pixels=batch_size * height * 1024,
-                                 num_threads=args.threads)  # fmt: skip
+                                 decoder=args.decoder, num_threads=args.threads)  # fmt: skip
         recognizer = Recognizer(checkpoint, config)
         warm_up = lambda: recognizer(crops[:batch_size])  # noqa: B023, E731
         if batch_size == 1:
@@ -266,7 +268,8 @@ def main(args: argparse.Namespace) -> dict:
         "speedup_batch1": ours["speedup_batch1"],
         "peak_rss_mb": ours["peak_rss_mb"],
         "backends": backends,
-        "onnx_torch_greedy_agreement": f"{agree}/{len(crops)}",
+        "decoder": args.decoder,
+        "onnx_torch_agreement": f"{agree}/{len(crops)}",
         "reference": reference,
         "model": {
             "checkpoint": str(args.checkpoint),

@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--split", required=True, help="split name, e.g. val or test")
     p.add_argument("--checkpoint", type=Path, help="checkpoint (default: the shipped one)")
     p.add_argument("--backend", choices=("torch", "onnx"), default=PredictorConfig.backend)
-    p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy")
+    p.add_argument("--decoder", choices=("greedy", "beam"), default=PredictorConfig.decoder)
     p.add_argument("--threads", type=int, help="torch/onnx threads (default: all cores)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--errors", type=Path, help="write wrong samples (image, reference, prediction)")

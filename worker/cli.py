@@ -186,8 +186,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--decoder",
         choices=("greedy", "beam"),
-        default="greedy",
-        help="CTC decoding: greedy is fastest, beam search is slightly more accurate",
+        default=PredictorConfig.decoder,
+        help="CTC decoding: beam search is more accurate (hand/val ExpRate 75 %% vs 63 %%), "
+        "greedy about 1.3 ms per formula faster",
     )
     parser.add_argument(
         "--threads",

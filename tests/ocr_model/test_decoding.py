@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 import pytest
 
@@ -72,3 +75,29 @@ def test_confidence_stays_in_unit_interval_on_random_matrices() -> None:
             ids, confidence = decode(log_probs)
             assert 0.0 <= confidence <= 1.0
             assert all(0 < i < CLASSES for i in ids)
+
+
+def collapse(alignment: tuple[int, ...]) -> tuple[int, ...]:
+    merged = [c for i, c in enumerate(alignment) if i == 0 or c != alignment[i - 1]]
+    return tuple(c for c in merged if c != BLANK)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_wide_beam_finds_the_most_probable_labelling(seed: int) -> None:
+    """Against every alignment summed by brute force, with near-certain blank frames mixed in
+    (where the decoder takes its blank-only shortcut) and repeats that need a blank between."""
+    classes, frames = 3, 6
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.ones(classes) * 0.7, size=frames)
+    probs[rng.choice(frames, size=2, replace=False)] = [0.9995, 0.00025, 0.00025]
+    log_probs = np.log(probs)
+    by_label: dict[tuple[int, ...], float] = {}
+    for alignment in itertools.product(range(classes), repeat=frames):
+        p = math.prod(probs[t, c] for t, c in enumerate(alignment))
+        label = collapse(alignment)
+        by_label[label] = by_label.get(label, 0.0) + p
+    best = max(by_label, key=by_label.get)
+    ids, _ = beam_decode(log_probs, beam_width=classes**frames, prune=-math.inf)
+    assert tuple(ids) == best
+    pruned, _ = beam_decode(log_probs, beam_width=classes**frames)
+    assert tuple(pruned) == best
