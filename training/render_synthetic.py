@@ -30,6 +30,7 @@ writing), i.e. about 75 formulas/s on one idle core, after about 7 s of start-up
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 import time
 from collections import Counter
@@ -466,6 +467,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(args: argparse.Namespace) -> None:
+    # mathtext logs a whole box tree (about 40 lines) whenever it stretches glue in a tall
+    # layout; the image is fine, and those dumps buried the summary below.
+    logging.getLogger("matplotlib.mathtext").setLevel(logging.ERROR)
     fonts = tuple(f.strip() for f in args.fonts.split(",") if f.strip())
     unknown = sorted(set(fonts) - set(FONTS))
     if unknown or not fonts:
