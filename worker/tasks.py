@@ -90,10 +90,12 @@ class PipelineTask(Task):
         return _models(self.config.checkpoint)
 
 
-def job_key(path: Path, model_version: str, settings: PipelineSettings, detector: object) -> str:
-    """What decides a document's result: its bytes, the model, the settings and the detector."""
+def job_key(path: Path, model: dict[str, Any], settings: PipelineSettings, detector: object) -> str:
+    """What decides a document's result: its bytes, the model (``Recognizer.info``: weights,
+    backend and decoder), the settings and the detector."""
     digest = hashlib.sha256()
-    for part in (file_sha256(path), model_version, json.dumps(asdict(settings), sort_keys=True)):
+    model_part = json.dumps(model, sort_keys=True)
+    for part in (file_sha256(path), model_part, json.dumps(asdict(settings), sort_keys=True)):
         digest.update(part.encode() + b"\0")
     digest.update(repr(detector).encode())
     return digest.hexdigest()
@@ -250,7 +252,7 @@ def convert_document(self: PipelineTask, path: str, out_dir: str, name: str) -> 
     # Recorded before the document is opened, so a time limit there still names the model.
     jobs.update(job_id, model=recognizer.info)
     try:
-        key = job_key(source, recognizer.info["version"], settings, detector)
+        key = job_key(source, recognizer.info, settings, detector)
         info = inspect_source(source, settings.limits, settings.password)
     except (InputError, OSError):
         key, info = None, None  # process_document below records why it cannot be read

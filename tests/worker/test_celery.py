@@ -15,10 +15,12 @@ import pytest
 import redis
 from celery.contrib.testing.worker import start_worker
 
+from ocr_model import PredictorConfig, load_recognizer
 from worker.celery import app, configure
 from worker.cli import main
 from worker.config import WorkerConfig, celery_settings
 from worker.jobs import FINAL_STATES, JobStore
+from worker.tasks import job_key
 
 REDIS_URL = "redis://127.0.0.1:6379/5"
 TEST_DPI = 100  # as the ``settings`` fixture in conftest.py
@@ -137,6 +139,19 @@ def test_resubmitting_a_finished_document_does_no_recognition(jobs, make_pdf, tm
     copied = json.loads((out / "copy.json").read_text())
     assert copied["source"] == str(renamed.resolve())
     assert copied["pages"] == json.loads(first)["pages"]
+
+
+def test_a_finished_result_is_reused_only_for_the_same_decoder(
+    tiny_checkpoint, formula_pdf, settings, detector
+):
+    def key(decoder: str) -> str:
+        config = PredictorConfig(decoder=decoder, num_threads=1)
+        return job_key(
+            formula_pdf, load_recognizer(tiny_checkpoint, config).info, settings, detector
+        )
+
+    assert key("beam") == key("beam")
+    assert key("beam") != key("greedy")  # greedy and beam read some formulas differently
 
 
 def test_path_outside_input_roots_and_dotdot_names_are_refused(jobs, tmp_path, capsys, monkeypatch):
