@@ -255,7 +255,8 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
 def evaluate(
     model: FormulaRecognizer, vocab: Vocabulary, images: list[np.ndarray], labels: list[str]
 ) -> dict[str, float]:
-    """Greedy-decode metrics of the in-memory model through the real predictor.
+    """Metrics of the in-memory model through the real predictor and its default decoder, so
+    checkpoints are selected on what users get.
 
     The PyTorch backend reads the live weights; an exported ONNX graph would be a snapshot.
     """
