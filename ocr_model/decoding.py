@@ -8,10 +8,14 @@ output takes the mean blank probability.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 
 import numpy as np
+
+from ocr_model.syntax import Syntax
 
 BLANK = 0
 
@@ -55,15 +59,20 @@ def _logsumexp(a: float, b: float) -> float:
 
 
 def beam_decode(
-    log_probs: np.ndarray, beam_width: int = 8, prune: float = -6.0
+    log_probs: np.ndarray,
+    beam_width: int = 8,
+    prune: float = -6.0,
+    tokens: Sequence[str] | None = None,
 ) -> tuple[list[int], float]:
-    """CTC prefix beam search (no language model).
+    """CTC prefix beam search (no language model), optionally kept to valid LaTeX syntax.
 
     Args:
         log_probs: ``T x C`` log-probabilities of one sample.
         beam_width: prefixes kept per frame.
         prune: skip tokens whose frame log-probability is below this. -6 (p < 0.25 %) decoded
             hand/val and CROHME 2013 exactly as -12 did, 6x faster (benchmarks/README.md).
+        tokens: the token of each class id; given, the beam keeps only prefixes that can still
+            end as valid LaTeX (``ocr_model.syntax``) and prefers a complete one at the end.
 
     Returns:
         The most probable token ids and a confidence in 0..1: the greedy confidence of the
@@ -73,6 +82,7 @@ def beam_decode(
         return [], 0.0
     # prefix -> (log P ending in blank, log P ending in non-blank)
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -math.inf)}
+    syntax: dict[tuple[int, ...], Syntax | None] = {(): Syntax()}  # None: cannot be valid
     for frame, kept in zip(log_probs, log_probs >= prune, strict=True):
         candidates = np.flatnonzero(kept).tolist()
         if candidates == [BLANK]:
@@ -90,23 +100,38 @@ def beam_decode(
                     entry = nxt[prefix]
                     entry[0] = _logsumexp(entry[0], total + p)
                     continue
-                entry = nxt[(*prefix, c)]
-                if prefix and prefix[-1] == c:
-                    # a repeat needs a blank in between to count twice
-                    entry[1] = _logsumexp(entry[1], p_blank + p)
+                repeat = bool(prefix) and prefix[-1] == c
+                if repeat:  # the token's run goes on: still the same prefix
                     same = nxt[prefix]
                     same[1] = _logsumexp(same[1], p_token + p)
-                else:
-                    entry[1] = _logsumexp(entry[1], total + p)
+                extended = (*prefix, c)
+                if tokens is not None:
+                    if extended not in syntax:
+                        state = syntax[prefix]
+                        syntax[extended] = _advance(state, tokens[c]) if state else None
+                    if syntax[extended] is None:
+                        continue
+                entry = nxt[extended]
+                # a repeat needs a blank in between to count twice
+                entry[1] = _logsumexp(entry[1], (p_blank if repeat else total) + p)
+        if not nxt:
+            continue  # every way on breaks the syntax: leave this frame out
         ranked = sorted(nxt.items(), key=lambda kv: _logsumexp(*kv[1]), reverse=True)
         beams = {prefix: (pb, pt) for prefix, (pb, pt) in ranked[:beam_width]}
     scores = {prefix: _logsumexp(*p) for prefix, p in beams.items()}
-    best = max(scores, key=scores.get)
+    complete = [prefix for prefix in scores if (state := syntax.get(prefix)) and state.complete]
+    best = max(complete if tokens is not None and complete else scores, key=scores.get)
     greedy_ids, greedy_confidence = greedy_decode(log_probs)
     if list(best) == greedy_ids:
         return greedy_ids, greedy_confidence
     mass = math.exp(scores[best] - _logsumexp_all(list(scores.values())))
     return list(best), mass
+
+
+@functools.lru_cache(maxsize=4096)
+def _advance(state: Syntax, token: str) -> Syntax | None:
+    """``state.then(token)``, cached: few states recur across prefixes and formulas."""
+    return state.then(token)
 
 
 def _logsumexp_all(values: list[float]) -> float:

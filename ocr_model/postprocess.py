@@ -6,8 +6,7 @@ The repair is minimal and reported, so that a reviewer knows the model's raw out
 
 from __future__ import annotations
 
-# Commands that must be followed by that many groups.
-_ARGUMENTS = {"^": 1, "_": 1, "\\sqrt": 1, "\\frac": 2}
+from ocr_model.syntax import ARGUMENTS
 
 
 def repair_latex(tokens: list[str]) -> tuple[list[str], bool]:
@@ -31,6 +30,6 @@ def repair_latex(tokens: list[str]) -> tuple[list[str], bool]:
         out.append(token)
     out.extend(["}"] * depth)
     # A script or command with nothing after it gets an empty group.
-    if out and out[-1] in _ARGUMENTS:
-        out.extend(["{", "}"] * _ARGUMENTS[out[-1]])
+    if out and out[-1] in ARGUMENTS:
+        out.extend(["{", "}"] * ARGUMENTS[out[-1]])
     return out, out != tokens

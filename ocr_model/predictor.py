@@ -135,6 +135,7 @@ class Recognizer:
             raise ValueError(f"unknown backend {self.config.backend!r}: use 'torch' or 'onnx'")
         self.vocab = self.checkpoint.vocab
         self.model_config = self.checkpoint.config
+        self._class_tokens = ("", *self.vocab.tokens)  # by class id; the blank has none
 
     @property
     def info(self) -> dict[str, Any]:
@@ -172,7 +173,9 @@ class Recognizer:
 
     def _decode(self, log_probs: np.ndarray) -> Recognition:
         if self.config.decoder == "beam":
-            ids, confidence = beam_decode(log_probs, self.config.beam_width)
+            ids, confidence = beam_decode(
+                log_probs, self.config.beam_width, tokens=self._class_tokens
+            )
         else:
             ids, confidence = greedy_decode(log_probs)
         tokens, repaired = repair_latex(self.vocab.decode(ids))

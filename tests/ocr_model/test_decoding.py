@@ -101,3 +101,21 @@ def test_wide_beam_finds_the_most_probable_labelling(seed: int) -> None:
     assert tuple(ids) == best
     pruned, _ = beam_decode(log_probs, beam_width=classes**frames)
     assert tuple(pruned) == best
+
+
+def test_syntax_keeps_the_beam_to_valid_latex() -> None:
+    # "x }" is the likelier reading (0.9 * 0.6) but closes a group never opened; "x" is valid.
+    tokens = ["", "x", "^", "{", "}"]
+    log_probs = np.log(np.array([[0.1, 0.9, 1e-9, 1e-9, 1e-9], [0.4, 1e-9, 1e-9, 1e-9, 0.6]]))
+    assert beam_decode(log_probs, beam_width=4)[0] == [1, 4]
+    ids, confidence = beam_decode(log_probs, beam_width=4, tokens=tokens)
+    assert ids == [1]
+    assert 0.0 < confidence < 1.0
+
+
+def test_syntax_prefers_a_complete_formula_at_the_end() -> None:
+    # "x ^" is likelier than "x", but a script owes its group: the beam ends on "x".
+    tokens = ["", "x", "^", "{", "}"]
+    log_probs = np.log(np.array([[0.1, 0.9, 1e-9, 1e-9, 1e-9], [0.3, 1e-9, 0.7, 1e-9, 1e-9]]))
+    assert beam_decode(log_probs, beam_width=4)[0] == [1, 2]
+    assert beam_decode(log_probs, beam_width=4, tokens=tokens)[0] == [1]
