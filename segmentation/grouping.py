@@ -189,11 +189,13 @@ def _is_label(boxes: np.ndarray, config: GroupingConfig) -> bool:
         return False
     heights = boxes[:, 3] - boxes[:, 1]
     widths = boxes[:, 2] - boxes[:, 0]
-    # A period: a small blob sitting on the baseline of at most three digits or letters.
+    # A period: a small dot sitting on the baseline of at most three digits or letters. A dot
+    # is about as tall as wide; a subscript i or l ending there is a stroke (x_i is math).
     period = (
         len(boxes) <= 4
         and heights[-1] <= 0.4 * own
         and widths[-1] <= 0.4 * own
+        and heights[-1] <= 2 * widths[-1]
         and abs(boxes[-1, 3] - boxes[:-1, 3].max()) <= 0.25 * own
     )
     # Parentheses: tall narrow strokes at both ends around at most three symbols.

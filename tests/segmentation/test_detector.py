@@ -99,6 +99,21 @@ def test_exercise_number_is_not_part_of_the_formula(detector):
     assert boxes[0].x0 > 120
 
 
+def test_a_lone_subscripted_letter_is_a_formula_not_a_label(detector):
+    # The stem of a subscript "i" sits low after its letter, like the period of "1.", but a
+    # period is a dot, not a stroke (the bundled example's handwritten x_i was dropped so).
+    page = blank()
+    cv2.line(page, (100, 450), (140, 500), 30, 4)  # a handwritten x, 50 px high
+    cv2.line(page, (140, 450), (100, 500), 30, 4)
+    cv2.circle(page, (153, 478), 2, 30, -1)  # the dot of the subscript i
+    cv2.line(page, (155, 489), (155, 505), 30, 4)  # its stem, ending below the x
+    subscript = ink_box(page)
+    write(page, "- y + 1", 400, 500)
+    boxes = detector(page)
+    assert len(boxes) == 2
+    assert contains(boxes[0], subscript)
+
+
 def test_ruled_notebook_page_gives_no_line_boxes(detector):
     page = blank()
     for y in range(120, HEIGHT, 70):
