@@ -23,7 +23,7 @@ Reproduce the shipped checkpoint (see model_data/README.md for the exact history
         --captions ../shared/data/crohme/train_caption.txt \\
         --hand ../shared/data/hand --val-ink ../shared/data/crohme/test2013_inkml \\
         --ship model_data/recognizer.pt
-    # phase 4 (shipped, sha256 fce7f95e...) starts from phase 3 as shipped (a1e4b1ff...), on a
+    # phase 4 (sha256 fce7f95e...) starts from phase 3 as shipped (a1e4b1ff...), on a
     # new synthetic set (run without --ship, its best.pt, the last epoch, saved as fp16 after):
     python -m training.render_synthetic --out cache/synth5 --count 14000 --seed 5 \\
         --generated-share 0.6 --formulas ../shared/data/crohme/train_caption.txt
@@ -32,6 +32,18 @@ Reproduce the shipped checkpoint (see model_data/README.md for the exact history
     python -m training.train --out runs/phase4 --init model_data/recognizer.pt --epochs 5 \\
         --lr 4e-4 --threads 2 --seed 3 --hand-repeat 4 --augment-prob 0.5 \\
         --synthetic cache/synth5 \\
+        --crohme-ink ../shared/data/crohme/train_inkml \\
+        --captions ../shared/data/crohme/train_caption.txt \\
+        --hand ../shared/data/hand --val-ink ../shared/data/crohme/test2013_inkml \\
+        --val-set cache/printed_val
+    # phase 5 (shipped, sha256 07285074...) starts from phase 4 as shipped (fce7f95e...), on
+    # phase 4's synthetic set plus a new one; its best.pt (the last epoch) was written as fp16
+    # with load_checkpoint + save_checkpoint(half=True), what --ship does at selection time:
+    python -m training.render_synthetic --out cache/synth6 --count 14000 --seed 6 \\
+        --generated-share 0.7 --formulas ../shared/data/crohme/train_caption.txt
+    python -m training.train --out runs/phase5 --init model_data/recognizer.pt --epochs 5 \\
+        --lr 3e-4 --threads 2 --seed 4 --hand-repeat 5 --augment-prob 0.5 \\
+        --synthetic cache/synth5 --synthetic cache/synth6 \\
         --crohme-ink ../shared/data/crohme/train_inkml \\
         --captions ../shared/data/crohme/train_caption.txt \\
         --hand ../shared/data/hand --val-ink ../shared/data/crohme/test2013_inkml \\
