@@ -187,8 +187,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         "--decoder",
         choices=("greedy", "beam"),
         default=PredictorConfig.decoder,
-        help="CTC decoding: beam search is more accurate (hand/val ExpRate 75 %% vs 63 %%), "
-        "greedy about 1.3 ms per formula faster",
+        help="CTC decoding: beam search, kept to valid LaTeX, is more accurate (hand/val "
+        "ExpRate 77.9 %% vs 70.6 %%), greedy about 2 ms per formula faster",
     )
     parser.add_argument(
         "--threads",
