@@ -119,8 +119,8 @@ def beam_decode(
         ranked = sorted(nxt.items(), key=lambda kv: _logsumexp(*kv[1]), reverse=True)
         beams = {prefix: (pb, pt) for prefix, (pb, pt) in ranked[:beam_width]}
     scores = {prefix: _logsumexp(*p) for prefix, p in beams.items()}
-    complete = [prefix for prefix in scores if (state := syntax.get(prefix)) and state.complete]
-    best = max(complete if tokens is not None and complete else scores, key=scores.get)
+    complete = [prefix for prefix in scores if tokens is not None and syntax[prefix].complete]
+    best = max(complete or scores, key=scores.get)
     greedy_ids, greedy_confidence = greedy_decode(log_probs)
     if list(best) == greedy_ids:
         return greedy_ids, greedy_confidence

@@ -9,6 +9,7 @@ CROHME 2013 they turned 1.2 % more formulas right (benchmarks/README.md, "Decodi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
 
 # Commands and how many braced groups must follow them.
@@ -54,3 +55,13 @@ class Syntax(NamedTuple):
         if token in ARGUMENTS:
             return Syntax(self.open_groups, owed=_GROUP, allows_degree=token == "\\sqrt")
         return Syntax(self.open_groups)
+
+
+def parse(tokens: Iterable[str]) -> Syntax | None:
+    """The state after a whole token sequence, or None where a token breaks the rules."""
+    state: Syntax | None = Syntax()
+    for token in tokens:
+        state = state.then(token)
+        if state is None:
+            return None
+    return state

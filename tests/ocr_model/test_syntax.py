@@ -4,16 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ocr_model.syntax import Syntax
-
-
-def final_state(latex: str) -> Syntax | None:
-    state: Syntax | None = Syntax()
-    for token in latex.split():
-        state = state.then(token)
-        if state is None:
-            return None
-    return state
+from ocr_model.syntax import parse
 
 
 @pytest.mark.parametrize(
@@ -29,7 +20,7 @@ def final_state(latex: str) -> Syntax | None:
     ],
 )
 def test_valid_formulas_are_complete(latex: str) -> None:
-    state = final_state(latex)
+    state = parse(latex.split())
     assert state is not None and state.complete
 
 
@@ -44,10 +35,10 @@ def test_valid_formulas_are_complete(latex: str) -> None:
     ],
 )
 def test_invalid_continuations_are_refused(latex: str) -> None:
-    assert final_state(latex) is None
+    assert parse(latex.split()) is None
 
 
 @pytest.mark.parametrize("latex", ["x ^ { 2", "\\frac { a }", "\\sqrt", "\\sqrt [ 3 ]", "x _"])
 def test_unfinished_prefixes_are_valid_but_not_complete(latex: str) -> None:
-    state = final_state(latex)
+    state = parse(latex.split())
     assert state is not None and not state.complete

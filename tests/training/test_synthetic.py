@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ocr_model.syntax import Syntax
+from ocr_model.syntax import parse
 from ocr_model.vocab import Vocabulary, canonical_latex
 from training.datasets import load_dictionary, read_latex_ocr
 from training.render_synthetic import (
@@ -40,11 +40,8 @@ def generated(dictionary: frozenset[str]) -> list[str]:
 def test_generated_formulas_are_complete_latex_for_the_beam(generated: list[str]) -> None:
     # The beam search only ends on complete syntax: a formula failing it could never be read.
     for latex in generated:
-        state: Syntax | None = Syntax()
-        for token in latex.split():
-            state = state.then(token)
-            assert state is not None, latex
-        assert state.complete, latex
+        state = parse(latex.split())
+        assert state is not None and state.complete, latex
 
 
 def test_crohme_dictionary_is_read_without_the_end_marker(dictionary: frozenset[str]) -> None:
