@@ -58,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="max_batch_size values swept for throughput")  # fmt: skip
     parser.add_argument("--decoder", choices=("greedy", "beam"), default=PredictorConfig.decoder,
                         help="CTC decoding of our predictor")  # fmt: skip
+    parser.add_argument("--lm-weight", type=float, default=PredictorConfig.lm_weight,
+                        help="language-model weight of the beam search (0: off)")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=3, help="timed passes; median reported")
     parser.add_argument("--reference-samples", type=int, default=12,
                         help="crops timed through the reference (about 0.25 s each)")  # fmt: skip
@@ -146,7 +148,8 @@ def measure_backend(
         # Pixels per batch generous enough that the batch size is what limits a batch.
         config = PredictorConfig(max_batch_size=batch_size, backend=backend,
                                  max_batch_pixels=batch_size * height * 1024,
-                                 decoder=args.decoder, num_threads=args.threads)  # fmt: skip
+                                 decoder=args.decoder, lm_weight=args.lm_weight,
+                                 num_threads=args.threads)  # fmt: skip
         recognizer = Recognizer(checkpoint, config)
         warm_up = lambda: recognizer(crops[:batch_size])  # noqa: B023, E731
         if batch_size == 1:
@@ -269,6 +272,7 @@ def main(args: argparse.Namespace) -> dict:
         "peak_rss_mb": ours["peak_rss_mb"],
         "backends": backends,
         "decoder": args.decoder,
+        "lm_weight": args.lm_weight if args.decoder == "beam" else 0.0,
         "onnx_torch_agreement": f"{agree}/{len(crops)}",
         "reference": reference,
         "model": {

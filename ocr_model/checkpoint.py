@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from ocr_model.model import FormulaRecognizer
 
 FORMAT_VERSION = 1
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "model_data" / "recognizer.pt"
+MODEL_DATA = Path(__file__).resolve().parent.parent / "model_data"  # the shipped model files
+DEFAULT_CHECKPOINT = MODEL_DATA / "recognizer.pt"
 
 
 class CheckpointError(RuntimeError):

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ocr_model.language_model import END, Fusion
 from ocr_model.syntax import Syntax
 
 BLANK = 0
@@ -63,8 +64,9 @@ def beam_decode(
     beam_width: int = 8,
     prune: float = -6.0,
     tokens: Sequence[str] | None = None,
+    fusion: Fusion | None = None,
 ) -> tuple[list[int], float]:
-    """CTC prefix beam search (no language model), optionally kept to valid LaTeX syntax.
+    """CTC prefix beam search, optionally kept to valid LaTeX and ranked with a language model.
 
     Args:
         log_probs: ``T x C`` log-probabilities of one sample.
@@ -73,16 +75,21 @@ def beam_decode(
             hand/val and CROHME 2013 exactly as -12 did, 6x faster (benchmarks/README.md).
         tokens: the token of each class id; given, the beam keeps only prefixes that can still
             end as valid LaTeX (``ocr_model.syntax``) and prefers a complete one at the end.
+        fusion: a language model that joins the CTC probability in ranking prefixes (shallow
+            fusion, ``ocr_model.language_model``); needs ``tokens``.
 
     Returns:
         The most probable token ids and a confidence in 0..1: the greedy confidence of the
         best path when beam and greedy agree, else the best prefix's share of the beam's mass.
     """
+    if fusion is not None and tokens is None:
+        raise ValueError("a language model needs the tokens of the class ids")
     if len(log_probs) == 0:
         return [], 0.0
     # prefix -> (log P ending in blank, log P ending in non-blank)
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -math.inf)}
     syntax: dict[tuple[int, ...], Syntax | None] = {(): Syntax()}  # None: cannot be valid
+    bonus: dict[tuple[int, ...], float] = {(): 0.0}  # the language model's share of the rank
     for frame, kept in zip(log_probs, log_probs >= prune, strict=True):
         candidates = np.flatnonzero(kept).tolist()
         if candidates == [BLANK]:
@@ -111,21 +118,35 @@ def beam_decode(
                         syntax[extended] = _advance(state, tokens[c]) if state else None
                     if syntax[extended] is None:
                         continue
+                    if fusion is not None and extended not in bonus:
+                        history = [tokens[i] for i in prefix]
+                        bonus[extended] = bonus[prefix] + fusion.step(history, tokens[c])
                 entry = nxt[extended]
                 # a repeat needs a blank in between to count twice
                 entry[1] = _logsumexp(entry[1], (p_blank if repeat else total) + p)
         if not nxt:
             continue  # every way on breaks the syntax: leave this frame out
-        ranked = sorted(nxt.items(), key=lambda kv: _logsumexp(*kv[1]), reverse=True)
+        ranked = sorted(nxt.items(), key=lambda kv: _rank(kv[0], kv[1], bonus), reverse=True)
         beams = {prefix: (pb, pt) for prefix, (pb, pt) in ranked[:beam_width]}
     scores = {prefix: _logsumexp(*p) for prefix, p in beams.items()}
     complete = [prefix for prefix in scores if tokens is not None and syntax[prefix].complete]
-    best = max(complete or scores, key=scores.get)
+
+    def final_rank(prefix: tuple[int, ...]) -> float:
+        if fusion is None:
+            return scores[prefix]
+        ending = fusion.step([tokens[i] for i in prefix], END)  # how likely the formula ends here
+        return scores[prefix] + bonus[prefix] + ending
+
+    best = max(complete or scores, key=final_rank)
     greedy_ids, greedy_confidence = greedy_decode(log_probs)
     if list(best) == greedy_ids:
         return greedy_ids, greedy_confidence
     mass = math.exp(scores[best] - _logsumexp_all(list(scores.values())))
     return list(best), mass
+
+
+def _rank(prefix: tuple[int, ...], mass: list[float], bonus: dict[tuple[int, ...], float]) -> float:
+    return _logsumexp(*mass) + bonus.get(prefix, 0.0)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -31,6 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoint", type=Path, help="checkpoint (default: the shipped one)")
     p.add_argument("--backend", choices=("torch", "onnx"), default=PredictorConfig.backend)
     p.add_argument("--decoder", choices=("greedy", "beam"), default=PredictorConfig.decoder)
+    p.add_argument("--lm-weight", type=float, default=PredictorConfig.lm_weight,
+                   help="language-model weight of the beam search (0: off)")  # fmt: skip
     p.add_argument("--threads", type=int, help="torch/onnx threads (default: all cores)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--errors", type=Path, help="write wrong samples (image, reference, prediction)")
@@ -44,7 +46,12 @@ def main(args: argparse.Namespace) -> dict:
         print(f"warning: {problem}", file=sys.stderr)
     recognizer = load_recognizer(
         args.checkpoint,
-        PredictorConfig(backend=args.backend, decoder=args.decoder, num_threads=args.threads),
+        PredictorConfig(
+            backend=args.backend,
+            decoder=args.decoder,
+            lm_weight=args.lm_weight,
+            num_threads=args.threads,
+        ),
     )
     images = [load_image(s.path) for s in data.samples]
     references = [s.label for s in data.samples]

@@ -141,12 +141,30 @@ def test_missing_checkpoint_is_a_clear_usage_error(tmp_path, formula_pdf, capsys
     assert exit_info.value.code == 2 and "checkpoint not found" in capsys.readouterr().err
 
 
+def test_language_model_is_recorded_and_can_be_turned_off(tmp_path, tiny_checkpoint, formula_pdf):
+    _, with_lm = convert(tmp_path / "with", tiny_checkpoint, formula_pdf)
+    _, without = convert(
+        tmp_path / "without", tiny_checkpoint, formula_pdf, extra=["--lm-weight", "0"]
+    )
+
+    assert with_lm["worksheet"]["model"]["language_model"]["weight"] > 0
+    assert without["worksheet"]["model"]["language_model"] is None
+
+
 def test_help_lists_the_options_with_defaults(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["convert", "--help"])
 
     text = capsys.readouterr().out
     assert exit_info.value.code == 0
-    for option in ("--out", "--overlay", "--dpi", "--recursive", "--checkpoint", "--backend"):
+    for option in (
+        "--out",
+        "--overlay",
+        "--dpi",
+        "--recursive",
+        "--checkpoint",
+        "--backend",
+        "--lm-weight",
+    ):
         assert option in text
     assert "(default: 200)" in text
