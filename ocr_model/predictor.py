@@ -74,7 +74,7 @@ class PredictorConfig:
     decoder: str = "beam"  # "beam" or "greedy"
     beam_width: int = 8
     # The beam ranks prefixes with the formula language model too (ocr_model.language_model):
-    # CROHME 2013 ExpRate 25.2 -> 26.6 %, printed val 59.7 -> 60.0 % for ~1.5 ms per formula
+    # CROHME 2013 ExpRate 25.2 -> 26.6 %, printed val 59.7 -> 60.0 %, for 8 % fewer formulas/s
     # (benchmarks/README.md, "Language model"). Weight 0 turns it off; greedy never uses it.
     language_model: str | Path | None = None  # None: model_data/language.json.gz
     lm_weight: float = 0.1
