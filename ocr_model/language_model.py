@@ -61,6 +61,7 @@ class TokenLanguageModel:
         self._vocabulary_size = len(
             {t for level in counts for table in level.values() for t in table}
         )
+        # Cached per model: the beam asks about the same few contexts over and over.
         self.log_prob = functools.lru_cache(maxsize=1 << 17)(self._log_prob)
 
     @classmethod
@@ -112,7 +113,6 @@ class TokenLanguageModel:
         """Write a gzipped JSON file atomically (the same counts give the same bytes)."""
         document = {
             "format": FORMAT,
-            "order": self.order,
             "discount": self.discount,
             "counts": [
                 {history: table for history, (table, _) in sorted(level.items())}
