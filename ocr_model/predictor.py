@@ -27,6 +27,7 @@ from ocr_model.language_model import DEFAULT_LANGUAGE_MODEL, Fusion, TokenLangua
 from ocr_model.onnx_backend import OnnxBackend, exported_graph
 from ocr_model.postprocess import repair_latex
 from ocr_model.preprocessing import prepare_crop
+from ocr_model.vocab import canonical_latex
 
 if TYPE_CHECKING:
     from ocr_model.model import FormulaRecognizer
@@ -196,7 +197,9 @@ class Recognizer:
         else:
             ids, confidence = greedy_decode(log_probs)
         tokens, repaired = repair_latex(self.vocab.decode(ids))
-        return Recognition(" ".join(tokens), float(np.clip(confidence, 0.0, 1.0)), repaired)
+        # The vocabulary still holds spellings that canonical labels no longer use (``'``).
+        latex = canonical_latex(" ".join(tokens))
+        return Recognition(latex, float(np.clip(confidence, 0.0, 1.0)), repaired)
 
     def __call__(self, crops: list[np.ndarray]) -> list[Recognition]:
         """Recognize crops; results come back in input order, ``[]`` for no crops."""

@@ -4,8 +4,10 @@ Labels come in two dialects: the space-tokenized CROHME / Data-for-LaTeX_OCR cap
 (``\\frac { a } { b }``) and LaTeX as people type it (``\\frac{a}{b}``, ``x^2``, ``\\left(``).
 Both are normalized to one canonical token sequence so that training and evaluation compare like
 with like: every script argument is braced, ``\\left``/``\\right``/``\\limits`` and spacing
-commands are dropped (they change layout, not the formula), and aliases such as ``\\lt`` are
-mapped to the symbol CROHME uses.
+commands are dropped (they change layout, not the formula), aliases such as ``\\lt`` are
+mapped to the symbol CROHME uses, and a prime is always ``^ { \\prime }``: ``f'``, ``f^{'}`` and
+``f^{\\prime}`` look alike on paper, and the CROHME captions spell the same handwritten mark
+both ways.
 
 Usage:
     >>> tokenize_latex(r"\\frac12 + x^2")
@@ -139,7 +141,26 @@ def tokenize_latex(latex: str) -> list[str]:
         token = _ALIASES.get(token, token)
         if token and token not in _DROPPED:
             tokens.append(token)
-    return _brace_arguments(_unwrap(tokens))
+    return _superscript_primes(_brace_arguments(_unwrap(tokens)))
+
+
+def _superscript_primes(tokens: list[str]) -> list[str]:
+    """Spell every run of ``'`` as a superscript of ``\\prime`` (inside a superscript already:
+    just ``\\prime``): ``f ' ( x )`` and ``f ^ { ' } ( x )`` read ``f ^ { \\prime } ( x )``."""
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        if tokens[i] != "'":
+            out.append(tokens[i])
+            i += 1
+            continue
+        end = i
+        while end < len(tokens) and tokens[end] == "'":
+            end += 1
+        primes = ["\\prime"] * (end - i)
+        out.extend(primes if out[-2:] == ["^", "{"] else ["^", "{", *primes, "}"])
+        i = end
+    return out
 
 
 def _unwrap(tokens: list[str]) -> list[str]:

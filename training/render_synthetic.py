@@ -106,10 +106,12 @@ class FormulaGenerator:
         for _ in range(200):
             tokens = self._formula(rng)
             if 0 < len(tokens) <= self.max_tokens and self.dictionary.issuperset(tokens):
-                return " ".join(tokens)
+                return canonical_latex(" ".join(tokens))
         raise RuntimeError("the dictionary is too small to generate formulas")
 
-    # Each rule returns a canonical token list: every script and fraction argument braced.
+    # Each rule returns a token list with every script and fraction argument braced; primes
+    # come in each spelling so that the random stream stays that of earlier sets, and ``__call__``
+    # spells them canonically.
 
     def _formula(self, rng: np.random.Generator) -> list[str]:
         kind = rng.random()

@@ -7,9 +7,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
-from ocr_model.checkpoint import load_checkpoint
+from ocr_model.checkpoint import load_checkpoint, save_checkpoint
+from ocr_model.config import RecognizerConfig
+from ocr_model.model import FormulaRecognizer
 from ocr_model.predictor import PredictorConfig, Recognition, Recognizer, load_recognizer
+from ocr_model.vocab import Vocabulary
 
 
 def test_results_come_back_in_input_order(tiny_checkpoint: Path, crops: list) -> None:
@@ -50,6 +54,25 @@ def test_results_are_recognitions_within_vocabulary(tiny_checkpoint: Path, crops
         assert isinstance(result, Recognition)
         assert 0.0 <= result.confidence <= 1.0
         assert set(result.latex.split()) <= tokens
+
+
+def test_a_prime_in_the_vocabulary_comes_out_canonical(tmp_path: Path, make_crop) -> None:
+    """Shipped vocabularies hold ``'``, which canonical labels now write ``^ { \\prime }``."""
+    vocab = Vocabulary(("'", "\\prime", "^", "x", "{", "}"))
+    torch.manual_seed(0)
+    config = RecognizerConfig(
+        num_classes=len(vocab), channels=(8, 16, 16, 24), blocks_per_stage=(1, 1, 1),
+        se_reduction=4, lstm_hidden=16,
+    )  # fmt: skip
+    model = FormulaRecognizer(config).eval()
+    with torch.no_grad():  # every frame reads "'"
+        model.classifier.weight.zero_()
+        model.classifier.bias.fill_(-10.0)
+        model.classifier.bias[1] = 10.0
+    checkpoint = save_checkpoint(tmp_path / "prime.pt", model, vocab, metadata={"name": "prime"})
+    for decoder in ("greedy", "beam"):
+        recognizer = load_recognizer(checkpoint, PredictorConfig(decoder=decoder))
+        assert recognizer([make_crop("x")])[0].latex == r"^ { \prime }"
 
 
 def test_rgba_crop_with_transparent_background_reads_like_gray(tiny_checkpoint, make_crop) -> None:

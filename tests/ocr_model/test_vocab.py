@@ -58,6 +58,27 @@ def test_hand_set_aliases_normalize(caption: str, canonical: str) -> None:
     assert canonical_latex(caption) == canonical
 
 
+@pytest.mark.parametrize(
+    "written",
+    ["f'(x)", r"f ^ { ' } ( x )", r"f ^ { \prime } ( x )", r"f^\prime(x)"],
+)
+def test_prime_spellings_normalize_to_one(written: str) -> None:
+    assert canonical_latex(written) == r"f ^ { \prime } ( x )"
+
+
+@pytest.mark.parametrize(
+    ("written", "canonical"),
+    [
+        ("f''", r"f ^ { \prime \prime }"),
+        ("x ^ { ' ' }", r"x ^ { \prime \prime }"),
+        (r"y \prime", r"y \prime"),  # a prime on the baseline is another symbol
+    ],
+)
+def test_prime_runs_and_baseline_prime(written: str, canonical: str) -> None:
+    assert canonical_latex(written) == canonical
+    assert canonical_latex(canonical) == canonical
+
+
 def test_both_dialects_give_the_same_tokens() -> None:
     assert tokenize_latex(r"\frac{x^2}{\sqrt{y}}") == tokenize_latex(
         r"\frac { x ^ { 2 } } { \sqrt { y } }"
