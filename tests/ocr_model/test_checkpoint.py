@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from ocr_model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from ocr_model.config import RecognizerConfig
 from ocr_model.model import FormulaRecognizer
 from ocr_model.vocab import Vocabulary
 
@@ -89,12 +88,9 @@ def test_vocabulary_size_mismatch_gives_clear_error(tiny_checkpoint: Path, tmp_p
         load_checkpoint(path)
 
 
-def test_weights_of_another_architecture_give_clear_error(tiny_vocab: Vocabulary, tmp_path):
-    config = RecognizerConfig(
-        num_classes=len(tiny_vocab), channels=(8, 16, 16, 24), blocks_per_stage=(1, 1, 1),
-        se_reduction=4, lstm_hidden=16,
-    )  # fmt: skip
-    path = save_checkpoint(tmp_path / "other.pt", FormulaRecognizer(config), tiny_vocab)
+def test_weights_of_another_architecture_give_clear_error(tiny_checkpoint: Path, tmp_path):
+    original = load_checkpoint(tiny_checkpoint)
+    path = save_checkpoint(tmp_path / "other.pt", original.model, original.vocab)
     payload = torch.load(path, weights_only=True)
     payload["config"]["lstm_hidden"] = 32  # the weights no longer fit the described network
     torch.save(payload, path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -10,7 +11,6 @@ import pytest
 import torch
 
 from ocr_model.checkpoint import load_checkpoint, save_checkpoint
-from ocr_model.config import RecognizerConfig
 from ocr_model.model import FormulaRecognizer
 from ocr_model.predictor import PredictorConfig, Recognition, Recognizer, load_recognizer
 from ocr_model.vocab import Vocabulary
@@ -56,15 +56,13 @@ def test_results_are_recognitions_within_vocabulary(tiny_checkpoint: Path, crops
         assert set(result.latex.split()) <= tokens
 
 
-def test_a_prime_in_the_vocabulary_comes_out_canonical(tmp_path: Path, make_crop) -> None:
+def test_a_prime_in_the_vocabulary_comes_out_canonical(
+    tiny_checkpoint: Path, tmp_path: Path, make_crop
+) -> None:
     """Shipped vocabularies hold ``'``, which canonical labels now write ``^ { \\prime }``."""
     vocab = Vocabulary(("'", "\\prime", "^", "x", "{", "}"))
-    torch.manual_seed(0)
-    config = RecognizerConfig(
-        num_classes=len(vocab), channels=(8, 16, 16, 24), blocks_per_stage=(1, 1, 1),
-        se_reduction=4, lstm_hidden=16,
-    )  # fmt: skip
-    model = FormulaRecognizer(config).eval()
+    tiny = load_checkpoint(tiny_checkpoint).config
+    model = FormulaRecognizer(replace(tiny, num_classes=len(vocab))).eval()
     with torch.no_grad():  # every frame reads "'"
         model.classifier.weight.zero_()
         model.classifier.bias.fill_(-10.0)
