@@ -105,9 +105,12 @@ class TorchBackend:
     def __call__(self, images: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
+        device = next(self.model.parameters()).device  # a network still on the GPU in training
         with torch.inference_mode():
-            log_probs, lengths = self.model(torch.from_numpy(images), torch.from_numpy(widths))
-        return log_probs.numpy(), lengths.numpy()
+            log_probs, lengths = self.model(
+                torch.from_numpy(images).to(device), torch.from_numpy(widths).to(device)
+            )
+        return log_probs.float().cpu().numpy(), lengths.cpu().numpy()
 
 
 class Recognizer:
