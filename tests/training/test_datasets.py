@@ -9,9 +9,11 @@ from training.datasets import (
     load_image,
     paper_image,
     read_captions,
+    read_ink,
     read_ink_folder,
     read_labels_tsv,
     read_latex_ocr,
+    save_ink_pack,
 )
 from training.ink import render_strokes
 
@@ -87,3 +89,27 @@ def test_load_image_reports_undecodable_file(tmp_path: Path):
     bad.write_bytes(b"not a png")
     with pytest.raises(ValueError, match="cannot decode"):
         load_image(bad)
+
+
+def test_ink_pack_renders_like_its_folder(inkml_folder: Path, tmp_path: Path):
+    folder = read_ink_folder(inkml_folder)
+    save_ink_pack(folder.samples, tmp_path / "ink.npz")
+    packed = read_ink(tmp_path / "ink.npz")
+    assert [(s.name, s.label) for s in packed.samples] == [
+        (s.name, s.label) for s in folder.samples
+    ]
+    for original, restored in zip(folder.samples, packed.samples, strict=True):
+        a, b = paper_image(original), paper_image(restored)
+        assert abs(a.shape[0] - b.shape[0]) <= 1 and abs(a.shape[1] - b.shape[1]) <= 1
+        height, width = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+        diff = np.abs(a[:height, :width].astype(int) - b[:height, :width].astype(int))
+        assert diff.mean() < 10  # the same strokes, within a pixel of rounding
+
+
+def test_ink_pack_refuses_captions_and_names_a_bad_file(inkml_folder: Path, tmp_path: Path):
+    save_ink_pack(read_ink_folder(inkml_folder).samples, tmp_path / "ink.npz")
+    with pytest.raises(ValueError, match="packed"):
+        read_ink(tmp_path / "ink.npz", {"a": "x"})
+    (tmp_path / "bad.npz").write_bytes(b"not a pack")
+    with pytest.raises(ValueError, match="bad.npz"):
+        read_ink(tmp_path / "bad.npz")
