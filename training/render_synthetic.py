@@ -289,6 +289,64 @@ class FormulaGenerator:
         return options[int(rng.integers(len(options)))]
 
 
+class FormulaSource:
+    """Draws formulas: a share ``generated_share`` from the generator, the rest from
+    ``formulas`` in a shuffled cycle (each used about equally often); all generated when no
+    formulas are given."""
+
+    def __init__(
+        self,
+        generator: FormulaGenerator,
+        formulas: list[str] | None = None,
+        generated_share: float = 0.5,
+    ):
+        self.generator = generator
+        self.formulas = formulas or []
+        self.share = generated_share if self.formulas else 1.0
+        self._cycle: list[str] = []
+
+    def __call__(self, rng: np.random.Generator) -> str:
+        if rng.random() < self.share:
+            return self.generator(rng)
+        if not self._cycle:
+            self._cycle = [self.formulas[i] for i in rng.permutation(len(self.formulas))]
+        return self._cycle.pop()
+
+
+@dataclass
+class PrintedRecord:
+    """A formula drawn with mathtext each time it is used (``draw_printed``): a fresh font,
+    size and margin per use, so printed training data costs no disk and never repeats."""
+
+    label: str  # canonical tokens
+
+    @property
+    def where(self) -> str:
+        return f"printed formula {self.label!r}"
+
+
+def printed_records(count: int, seed: int, source: FormulaSource) -> list[PrintedRecord]:
+    """``count`` formulas from ``source``, drawn reproducibly from ``seed``."""
+    rng = np.random.default_rng(seed)
+    return [PrintedRecord(source(rng)) for _ in range(count)]
+
+
+def draw_printed(
+    record: PrintedRecord,
+    rng: np.random.Generator,
+    fonts: tuple[str, ...] = TRAIN_FONTS,
+    fontsize: tuple[float, float] = (12.0, 28.0),
+) -> np.ndarray | None:
+    """``record`` as paper-domain uint8 gray in a random font and size; when mathtext cannot
+    draw it in that font, the other fonts are tried; ``None`` when none can."""
+    first, size = int(rng.integers(len(fonts))), rng.uniform(*fontsize)
+    for k in range(len(fonts)):
+        image = render_formula(record.label, fonts[(first + k) % len(fonts)], size, rng)
+        if image is not None:
+            return image
+    return None
+
+
 def to_mathtext(latex: str) -> str:
     """Canonical tokens as mathtext reads them: mathtext takes the space after ``^``/``_`` as
     the script itself (``x _ { 1 }`` renders an inline 1), so scripts are glued to their
@@ -403,20 +461,14 @@ def render_dataset(
     images.mkdir(parents=True, exist_ok=True)
     (out / "formulas").mkdir(exist_ok=True)
     (out / "matching").mkdir(exist_ok=True)
-    share = generated_share if formulas else 1.0
-    cycle: list[str] = []
+    next_formula = FormulaSource(generator, formulas, generated_share)
     lines: dict[str, int] = {}  # formula -> its line in the formulas file
     matching: list[str] = []
     skipped_rows: list[str] = []
     stats = RenderStats()
     start = time.perf_counter()
     while stats.written < count:
-        if rng.random() < share:
-            label = generator(rng)
-        else:
-            if not cycle:
-                cycle = [formulas[i] for i in rng.permutation(len(formulas))]
-            label = cycle.pop()
+        label = next_formula(rng)
         font = fonts[int(rng.integers(len(fonts)))]
         try:
             ink = rasterize_formula(label, font, rng.uniform(*fontsize))

@@ -36,7 +36,7 @@ Reproduce the shipped checkpoint (see model_data/README.md for the exact history
         --captions ../shared/data/crohme/train_caption.txt \\
         --hand ../shared/data/hand --val-ink ../shared/data/crohme/test2013_inkml \\
         --val-set cache/printed_val
-    # phase 5 (shipped, sha256 07285074...) starts from phase 4 as shipped (fce7f95e...), on
+    # phase 5 (sha256 07285074...) starts from phase 4 as shipped (fce7f95e...), on
     # phase 4's synthetic set plus a new one; its best.pt (the last epoch) was written as fp16
     # with load_checkpoint + save_checkpoint(half=True), what --ship does at selection time:
     python -m training.render_synthetic --out cache/synth6 --count 14000 --seed 6 \\
@@ -48,6 +48,12 @@ Reproduce the shipped checkpoint (see model_data/README.md for the exact history
         --captions ../shared/data/crohme/train_caption.txt \\
         --hand ../shared/data/hand --val-ink ../shared/data/crohme/test2013_inkml \\
         --val-set cache/printed_val
+
+    # phase 9 (shipped, sha256 0cfe1cf1...): six minutes on one GPU, the "tune" run of this
+    # script started with phase 5's checkpoint as model_data/recognizer.pt; the ink packed
+    # (training.pack_ink), printed formulas drawn as used, 7 loader processes per run
+    # (benchmarks/README.md, "Phase 9", has the packing commands):
+    bash training/gpu_recipe.sh cache/gpu OUT 6 7
 
 Interrupt it at any time and continue with ``--resume runs/main/last.pt``: the batch order and
 augmentation are functions of (seed, epoch, batch), so a resumed run continues exactly.
@@ -77,15 +83,24 @@ from ocr_model.vocab import Vocabulary
 from training.augment import AugmentConfig, Augmenter
 from training.datasets import (
     ImageSample,
+    ReadResult,
     keep_encodable,
     load_dictionary,
     load_image,
     paper_image,
     read_captions,
-    read_ink_folder,
+    read_ink,
     read_latex_ocr,
 )
 from training.metrics import score
+from training.render_synthetic import (
+    FormulaGenerator,
+    FormulaSource,
+    PrintedRecord,
+    draw_printed,
+    printed_records,
+    read_formulas,
+)
 
 log = logging.getLogger("training.train")
 
@@ -102,6 +117,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_steps: int = 300
     hand_repeat: int = 2  # the hand set is small and close to the product's input: oversample
+    ink_repeat: int = 1  # ink is drawn anew at each use, so repeats are new images
     max_width: int = 1024  # training crops wider than this are scaled down
     augment_prob: float = 0.5  # share of samples given the scan/photo look of training.augment
     seed: int = 0
@@ -112,7 +128,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     p.add_argument("--out", type=Path, required=True, help="run folder: last.pt, best.pt, log")
-    p.add_argument("--crohme-ink", type=Path, help="folder of CROHME training InkML files")
+    p.add_argument(
+        "--crohme-ink", type=Path, help="CROHME training InkML folder, or its training.pack_ink"
+    )
     p.add_argument("--captions", type=Path, help="CROHME normalized captions (id<TAB>tokens)")
     p.add_argument("--hand", type=Path, help="hand set root (Data-for-LaTeX_OCR layout)")
     p.add_argument(
@@ -122,7 +140,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         help="extra Data-for-LaTeX_OCR folders (split 'train'); repeatable",
     )
-    p.add_argument("--val-ink", type=Path, help="InkML folder for validation (CROHME 2013)")
+    p.add_argument(
+        "--printed",
+        type=int,
+        default=0,
+        help="printed formulas per epoch drawn with mathtext as they are used (training fonts)",
+    )
+    p.add_argument(
+        "--printed-formulas",
+        type=Path,
+        help="label file ('id<TAB>tokens' or 'tokens') for a share of the --printed formulas",
+    )
+    p.add_argument(
+        "--printed-generated-share",
+        type=float,
+        default=0.7,
+        help="share of --printed formulas from the generator when --printed-formulas is given",
+    )
+    p.add_argument("--val-ink", type=Path, help="validation InkML folder or pack (CROHME 2013)")
     p.add_argument(
         "--val-set",
         type=Path,
@@ -142,6 +177,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--hand-repeat", type=int, default=TrainConfig.hand_repeat)
+    p.add_argument("--ink-repeat", type=int, default=TrainConfig.ink_repeat)
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
     p.add_argument(
         "--augment-prob",
@@ -153,6 +189,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--log-every", type=int, default=50, help="steps between log lines")
     p.add_argument("--save-every", type=int, default=200, help="steps between last.pt saves")
     p.add_argument("--max-minutes", type=float, default=0, help="stop (resumably) after this")
+    p.add_argument(
+        "--schedule-minutes",
+        type=float,
+        default=0,
+        help="fixed time budget (a GPU lease): the learning-rate schedule runs over this many"
+        " minutes of training instead of --epochs, then the run validates and ends",
+    )
+    p.add_argument("--validate-every", type=int, default=1, help="epochs between validations")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="data-loader processes that draw and augment samples (0: in the training process)",
+    )
     p.add_argument("--max-steps", type=int, default=0, help="stop (resumably) after N steps")
     p.add_argument("--limit", type=int, default=0, help="use only N training samples (tests)")
     p.add_argument("--ship", type=Path, help="also write the best checkpoint here, fp16")
@@ -166,7 +216,13 @@ def build_vocab(dictionary: Path) -> Vocabulary:
 
 
 class SampleStream:
-    """Deterministic batches of prepared images: a function of (seed, epoch, batch index)."""
+    """Deterministic batches of prepared images: a function of (seed, epoch, batch index).
+
+    Samples are drawn in chunks of ``CHUNK_BATCHES`` batches (sorted by width inside a chunk,
+    so batches carry little padding). Data-loader workers each draw whole chunks, and the
+    chunks reach training in their order, so a run with workers gives the same batches as
+    one without and resumes exactly too.
+    """
 
     def __init__(
         self,
@@ -180,17 +236,24 @@ class SampleStream:
         self.model_config = model_config
         self.config = config
         self.augment = Augmenter(AugmentConfig())
-        self._images: dict[int, np.ndarray] = {}  # decoded image files, kept in memory
+        # Decoded image files, loaded once here so that every worker shares them.
+        self._images = {
+            i: compact(load_image(s.path))
+            for i, s in enumerate(samples)
+            if isinstance(s, ImageSample)
+        }
 
     def batches_per_epoch(self) -> int:
         return math.ceil(len(self.samples) / self.config.batch_size)
 
-    def _paper(self, index: int, rng: np.random.Generator) -> np.ndarray:
+    def _paper(self, index: int, rng: np.random.Generator) -> np.ndarray | None:
         sample = self.samples[index]
         if isinstance(sample, ImageSample):
-            if index not in self._images:
-                self._images[index] = compact(load_image(sample.path))
             image = self._images[index]
+        elif isinstance(sample, PrintedRecord):
+            image = draw_printed(sample, rng)
+            if image is None:
+                return None
         else:
             image = paper_image(sample, rng)
         return self.augment(image, rng) if rng.random() < self.config.augment_prob else image
@@ -203,35 +266,64 @@ class SampleStream:
             ink, self.model_config.height, self.config.max_width, self.model_config.width_stride
         )
 
-    def epoch(self, epoch: int, start_batch: int = 0):
-        """Yield ``(batch_index, images, widths, targets, target_lengths)``."""
+    def chunks(self, epoch: int, start_batch: int = 0, shard: int = 0, shards: int = 1):
+        """Yield the epoch's chunks from the one holding ``start_batch`` on, each as a list
+        of ``(batch_index, images, widths, targets, target_lengths)``; with ``shards`` > 1,
+        only every ``shards``-th of them, from the ``shard``-th."""
         order = np.random.default_rng([self.config.seed, epoch]).permutation(len(self.samples))
         size = self.config.batch_size
         chunk = size * CHUNK_BATCHES
+        position = 0  # among the chunks still to train on
         for chunk_start in range(0, len(order), chunk):
             first_batch = chunk_start // size
             last_batch = first_batch + math.ceil(min(chunk, len(order) - chunk_start) / size)
             if last_batch <= start_batch:
                 continue
+            position += 1
+            if (position - 1) % shards != shard:
+                continue
             rng = np.random.default_rng([self.config.seed, epoch, chunk_start])
-            indices = order[chunk_start : chunk_start + chunk]
-            inputs = [self._prepare(self._paper(i, rng), rng) for i in indices]
+            indices = order[chunk_start : chunk_start + chunk].copy()
+            papers = [self._paper(i, rng) for i in indices]
+            for k in range(len(indices)):
+                while papers[k] is None:  # mathtext draws this formula in no font: replace it
+                    log.warning("%s: mathtext cannot draw it", self.samples[indices[k]].where)
+                    indices[k] = rng.integers(len(self.samples))
+                    papers[k] = self._paper(indices[k], rng)
+            inputs = [self._prepare(paper, rng) for paper in papers]
             by_width = np.argsort([x.shape[1] for x in inputs], kind="stable")
             groups = [by_width[k : k + size] for k in range(0, len(by_width), size)]
             rng.shuffle(groups)
-            for offset, group in enumerate(groups):
-                batch_index = first_batch + offset
-                if batch_index >= start_batch:
-                    yield (
-                        batch_index,
-                        *self._collate([inputs[g] for g in group], [indices[g] for g in group]),
-                    )
+            yield [
+                (
+                    first_batch + offset,
+                    *self._collate([inputs[g] for g in group], [indices[g] for g in group]),
+                )
+                for offset, group in enumerate(groups)
+                if first_batch + offset >= start_batch
+            ]
+
+    def epoch(self, epoch: int, start_batch: int = 0, workers: int = 0):
+        """Yield ``(batch_index, images, widths, targets, target_lengths)`` in order; images
+        are uint8 (ink 255), a quarter of the bytes of float32 between processes."""
+        if workers:
+            chunks = torch.utils.data.DataLoader(
+                _Chunks(self, epoch, start_batch),
+                batch_size=None,
+                num_workers=workers,
+                worker_init_fn=_quiet_worker,
+                prefetch_factor=2,
+            )
+        else:
+            chunks = self.chunks(epoch, start_batch)
+        for batches in chunks:
+            yield from batches
 
     def _collate(self, inputs: list[np.ndarray], indices: list[int]):
         width = max(x.shape[1] for x in inputs)
-        images = np.zeros((len(inputs), 1, self.model_config.height, width), np.float32)
+        images = np.zeros((len(inputs), 1, self.model_config.height, width), np.uint8)
         for row, x in enumerate(inputs):
-            images[row, 0, :, : x.shape[1]] = x
+            images[row, 0, :, : x.shape[1]] = np.rint(x * 255)
         ids = [self.vocab.encode(self.samples[i].label) for i in indices]
         return (
             torch.from_numpy(images),
@@ -239,6 +331,26 @@ class SampleStream:
             torch.tensor([t for seq in ids for t in seq]),
             torch.tensor([len(s) for s in ids]),
         )
+
+
+class _Chunks(torch.utils.data.IterableDataset):
+    """One epoch's chunks, dealt to data-loader workers in turn; the loader collects from the
+    workers in the same turn, so training sees the chunks in order."""
+
+    def __init__(self, stream: SampleStream, epoch: int, start_batch: int):
+        self.stream, self.epoch, self.start_batch = stream, epoch, start_batch
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        shard, shards = (info.id, info.num_workers) if info else (0, 1)
+        return self.stream.chunks(self.epoch, self.start_batch, shard, shards)
+
+
+def _quiet_worker(_: int) -> None:
+    """One torch thread per data-loader process: the processes are the parallelism. (OpenCV's
+    threads are set in the parent before any fork: changing them in a forked child hangs.)"""
+    torch.set_num_threads(1)
+    logging.getLogger("matplotlib.mathtext").setLevel(logging.ERROR)
 
 
 def compact(paper: np.ndarray, height: int = 96, margin: int = 8) -> np.ndarray:
@@ -256,12 +368,11 @@ def compact(paper: np.ndarray, height: int = 96, margin: int = 8) -> np.ndarray:
     return paper
 
 
-def lr_factor(step: int, total: int, warmup: int) -> float:
-    """Linear warm-up, then cosine decay to 5 %."""
+def lr_factor(step: int, progress: float, warmup: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 5 % at ``progress`` 1."""
     if step < warmup:
         return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def evaluate(
@@ -299,7 +410,7 @@ def load_validation(args: argparse.Namespace, vocab: Vocabulary) -> dict[str, tu
     if args.hand:
         add_folder("hand_val", args.hand)
     if args.val_ink:
-        ink = keep_encodable(read_ink_folder(args.val_ink), vocab, "val ink")
+        ink = keep_encodable(read_ink(args.val_ink), vocab, "val ink")
         sets["crohme13"] = ([paper_image(s) for s in ink.samples], [s.label for s in ink.samples])
     for folder in args.val_set:
         add_folder(folder.name, folder)
@@ -310,20 +421,34 @@ def load_training(args: argparse.Namespace, vocab: Vocabulary) -> list:
     samples: list = []
     if args.crohme_ink:
         captions = read_captions(args.captions) if args.captions else None
-        samples += keep_encodable(read_ink_folder(args.crohme_ink, captions), vocab, "ink").samples
+        ink = keep_encodable(read_ink(args.crohme_ink, captions), vocab, "ink").samples
+        samples += ink * args.ink_repeat
     if args.hand:
         hand = keep_encodable(read_latex_ocr(args.hand, "train"), vocab, "hand/train").samples
         samples += hand * args.hand_repeat
     for folder in args.synthetic:
         samples += keep_encodable(read_latex_ocr(folder, "train"), vocab, str(folder)).samples
+    if args.printed:
+        samples += keep_encodable(printed(args, vocab), vocab, "printed").samples
     if not samples:
-        raise SystemExit("no training data: give --crohme-ink, --hand or --synthetic")
+        raise SystemExit("no training data: give --crohme-ink, --hand, --synthetic or --printed")
     if args.limit:
         samples = [
             samples[i]
             for i in np.random.default_rng(args.seed).permutation(len(samples))[: args.limit]
         ]
     return samples
+
+
+def printed(args: argparse.Namespace, vocab: Vocabulary) -> ReadResult:
+    """The ``--printed`` formulas: generated over the vocabulary, a share from a label file."""
+    dictionary = frozenset(vocab.tokens)
+    formulas = None
+    problems: list[str] = []
+    if args.printed_formulas:
+        formulas, problems = read_formulas(args.printed_formulas, dictionary)
+    source = FormulaSource(FormulaGenerator(dictionary), formulas, args.printed_generated_share)
+    return ReadResult(printed_records(args.printed, args.seed, source), problems)
 
 
 def plot_history(history: list[dict], path: Path) -> None:
@@ -352,16 +477,26 @@ def plot_history(history: list[dict], path: Path) -> None:
 def main(args: argparse.Namespace) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
+    if args.workers:
+        cv2.setNumThreads(1)  # before OpenCV starts its pool: forked workers inherit it
     torch.manual_seed(args.seed)
     config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
         hand_repeat=args.hand_repeat,
+        ink_repeat=args.ink_repeat,
         augment_prob=args.augment_prob,
         seed=args.seed,
     )
-    state: dict = {"epoch": 0, "batch": 0, "step": 0, "best": -1.0, "history": []}
+    state: dict = {
+        "epoch": 0,
+        "batch": 0,
+        "step": 0,
+        "seconds": 0.0,  # training time so far, for --schedule-minutes
+        "best": -1.0,
+        "history": [],
+    }
     resume = load_checkpoint(args.resume) if args.resume else None
     start = resume or (load_checkpoint(args.init) if args.init else None)
     if start is not None:
@@ -370,6 +505,9 @@ def main(args: argparse.Namespace) -> dict:
         vocab = build_vocab(args.dictionary)
         model = FormulaRecognizer(RecognizerConfig(num_classes=len(vocab)))
     model.to(args.device).train()
+    if args.device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
@@ -396,7 +534,17 @@ def main(args: argparse.Namespace) -> dict:
         "data": {
             k: str(v)
             for k, v in vars(args).items()
-            if k in ("crohme_ink", "captions", "hand", "synthetic", "val_ink", "val_set")
+            if k
+            in (
+                "crohme_ink",
+                "captions",
+                "hand",
+                "synthetic",
+                "printed",
+                "printed_formulas",
+                "val_ink",
+                "val_set",
+            )
         },
     }
 
@@ -421,48 +569,7 @@ def main(args: argparse.Namespace) -> dict:
             half=half,
         )
 
-    began, first_step, running = time.time(), state["step"], []
-    while state["epoch"] < config.epochs:
-        for batch_index, images, widths, targets, target_lengths in stream.epoch(
-            state["epoch"], state["batch"]
-        ):
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr * lr_factor(state["step"], total_steps, config.warmup_steps)
-            log_probs, lengths = model(images.to(args.device), widths.to(args.device))
-            loss = ctc(log_probs.transpose(0, 1), targets, lengths, target_lengths)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimizer.step()
-            state["step"] += 1
-            state["batch"] = batch_index + 1
-            running.append(loss.item())
-            if state["step"] % args.log_every == 0:
-                state["history"].append({"step": state["step"], "loss": float(np.mean(running))})
-                log.info(
-                    "epoch %d batch %d/%d step %d loss %.4f lr %.2e %.1f min",
-                    state["epoch"],
-                    state["batch"],
-                    stream.batches_per_epoch(),
-                    state["step"],
-                    np.mean(running),
-                    optimizer.param_groups[0]["lr"],
-                    (time.time() - began) / 60,
-                )
-                running = []
-            if state["step"] % args.save_every == 0:
-                save("last.pt")
-            out_of_time = args.max_minutes and time.time() - began > args.max_minutes * 60
-            if out_of_time or (args.max_steps and state["step"] - first_step >= args.max_steps):
-                save("last.pt")
-                log.info(
-                    "stopping at step %d; resume with --resume %s",
-                    state["step"],
-                    args.out / "last.pt",
-                )
-                return {}
-        state["epoch"] += 1
-        state["batch"] = 0
+    def validate() -> None:
         metrics = {name: evaluate(model, vocab, *data) for name, data in validation.items()}
         entry = {"step": state["step"], "epoch": state["epoch"]}
         entry.update({f"{name}_exprate": m["exprate"] for name, m in metrics.items()})
@@ -481,6 +588,77 @@ def main(args: argparse.Namespace) -> dict:
                 log.info("shipped %s", args.ship)
         save("last.pt", metrics)
         plot_history(state["history"], args.out / "curves.png")
+
+    budget = args.schedule_minutes * 60
+
+    def progress() -> float:
+        """How far along the learning-rate schedule: by steps, or by time with a budget."""
+        if budget:
+            return state["seconds"] / budget
+        warmup = config.warmup_steps
+        return (state["step"] - warmup) / max(1, total_steps - warmup)
+
+    began, first_step, running = time.time(), state["step"], []
+    tick = time.time()
+    while state["epoch"] < config.epochs:
+        for batch_index, images, widths, targets, target_lengths in stream.epoch(
+            state["epoch"], state["batch"], args.workers
+        ):
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * lr_factor(state["step"], progress(), config.warmup_steps)
+            images = images.to(args.device, non_blocking=True).float().div_(255)
+            log_probs, lengths = model(images, widths.to(args.device))
+            loss = ctc(
+                log_probs.transpose(0, 1),
+                targets.to(args.device),
+                lengths,
+                target_lengths.to(args.device),
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimizer.step()
+            state["step"] += 1
+            state["batch"] = batch_index + 1
+            now = time.time()
+            state["seconds"] += now - tick
+            tick = now
+            running.append(loss.item())
+            if state["step"] % args.log_every == 0:
+                state["history"].append({"step": state["step"], "loss": float(np.mean(running))})
+                log.info(
+                    "epoch %d batch %d/%d step %d loss %.4f lr %.2e %.1f min",
+                    state["epoch"],
+                    state["batch"],
+                    stream.batches_per_epoch(),
+                    state["step"],
+                    np.mean(running),
+                    optimizer.param_groups[0]["lr"],
+                    (time.time() - began) / 60,
+                )
+                running = []
+            if budget and state["seconds"] >= budget:
+                log.info("time budget of %.1f min spent at step %d", budget / 60, state["step"])
+                validate()
+                return state
+            if state["step"] % args.save_every == 0:
+                save("last.pt")
+            out_of_time = args.max_minutes and time.time() - began > args.max_minutes * 60
+            if out_of_time or (args.max_steps and state["step"] - first_step >= args.max_steps):
+                save("last.pt")
+                log.info(
+                    "stopping at step %d; resume with --resume %s",
+                    state["step"],
+                    args.out / "last.pt",
+                )
+                return {}
+        state["epoch"] += 1
+        state["batch"] = 0
+        if state["epoch"] % args.validate_every == 0 or state["epoch"] == config.epochs:
+            validate()
+        else:
+            save("last.pt")
+        tick = time.time()  # validation is not training time
     return state
 
 

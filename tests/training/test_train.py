@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from ocr_model.checkpoint import load_checkpoint
+from ocr_model.config import RecognizerConfig
 from training import train
+from training.render_synthetic import PrintedRecord
 
 
 def _args(out: Path, data: Path, dictionary: Path, epochs: int, *extra: str):
@@ -108,3 +110,49 @@ def test_two_validation_sets_with_one_name_are_refused(latex_ocr_folder, tmp_pat
     args.val_set = [val, val]
     with pytest.raises(SystemExit, match="two validation sets are named"):
         train.main(args)
+
+
+def test_data_loader_workers_give_the_same_batches_in_order(latex_ocr_folder, tmp_path):
+    args = _args(tmp_path / "run", latex_ocr_folder, _dictionary(tmp_path), 1)
+    vocab = train.build_vocab(args.dictionary)
+    config = train.TrainConfig(batch_size=1, seed=5)
+    samples = train.load_training(args, vocab) * 30  # 120 samples: three chunks of 40
+    stream = train.SampleStream(samples, vocab, RecognizerConfig(len(vocab)), config)
+    alone = list(stream.epoch(0, start_batch=50))
+    shared = list(stream.epoch(0, start_batch=50, workers=2))
+    assert [b[0] for b in shared] == list(range(50, 120))
+    assert [b[0] for b in alone] == [b[0] for b in shared]
+    for a, b in zip(alone, shared, strict=True):
+        assert all(torch.equal(x, y) for x, y in zip(a[1:], b[1:], strict=True))
+
+
+def test_printed_formulas_are_drawn_as_they_are_used(tmp_path):
+    dictionary = _dictionary(tmp_path)
+    out = tmp_path / "run"
+    args = train.parse_args(
+        ["--out", str(out), "--printed", "6", "--dictionary", str(dictionary),
+         "--batch-size", "2", "--epochs", "1", "--threads", "1"]
+    )  # fmt: skip
+    vocab = train.build_vocab(dictionary)
+    samples = train.load_training(args, vocab)
+    assert len(samples) == 6 and all(isinstance(s, PrintedRecord) for s in samples)
+    config = train.TrainConfig(batch_size=2)
+    stream = train.SampleStream(samples, vocab, RecognizerConfig(len(vocab)), config)
+    batches = list(stream.epoch(0))
+    assert len(batches) == 3
+    for _, images, _, targets, lengths in batches:
+        assert images.dtype == torch.uint8 and images.max() > 100  # ink was drawn
+        assert int(lengths.sum()) == len(targets)
+
+
+def test_time_budget_ends_the_run_with_a_validation(latex_ocr_folder, tmp_path):
+    out = tmp_path / "run"
+    args = _args(
+        out, latex_ocr_folder, _dictionary(tmp_path), 1000, "--schedule-minutes", "0.05",
+        "--val-set", str(_val_folder(latex_ocr_folder, tmp_path)),
+    )  # fmt: skip
+    state = train.main(args)
+    assert 0.05 * 60 <= state["seconds"] < 0.05 * 60 + 30
+    assert state["epoch"] < 1000
+    assert "printed_val_exprate" in state["history"][-1]
+    assert load_checkpoint(out / "best.pt").metrics["printed_val"]["n"] == 2
