@@ -236,12 +236,10 @@ class SampleStream:
         self.model_config = model_config
         self.config = config
         self.augment = Augmenter(AugmentConfig())
-        # Decoded image files, loaded once here so that every worker shares them.
-        self._images = {
-            i: compact(load_image(s.path))
-            for i, s in enumerate(samples)
-            if isinstance(s, ImageSample)
-        }
+        # Decoded image files, loaded once here so that every worker shares them; by path, so
+        # a repeated set (--hand-repeat) is decoded and kept once.
+        paths = dict.fromkeys(s.path for s in samples if isinstance(s, ImageSample))
+        self._images = {path: compact(load_image(path)) for path in paths}
 
     def batches_per_epoch(self) -> int:
         return math.ceil(len(self.samples) / self.config.batch_size)
@@ -249,7 +247,7 @@ class SampleStream:
     def _paper(self, index: int, rng: np.random.Generator) -> np.ndarray | None:
         sample = self.samples[index]
         if isinstance(sample, ImageSample):
-            image = self._images[index]
+            image = self._images[sample.path]
         elif isinstance(sample, PrintedRecord):
             image = draw_printed(sample, rng)
             if image is None:
