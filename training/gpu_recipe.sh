@@ -2,7 +2,8 @@
 # Two fixed-budget training runs side by side on one GPU machine (a lease of ~10 minutes):
 # "scratch" trains the shipped architecture from random weights, "tune" continues the shipped
 # checkpoint; each writes its best checkpoint (fp16) to OUT/<name>.pt. The data comes packed
-# (see benchmarks/README.md, "GPU run"), so nothing is parsed or downloaded on the machine.
+# (benchmarks/README.md, "Phase 9", has the packing commands), so nothing is parsed or
+# downloaded on the machine.
 #
 # Usage: training/gpu_recipe.sh DATA OUT [MINUTES] [WORKERS_PER_RUN]
 set -u
