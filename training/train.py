@@ -76,7 +76,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -183,6 +183,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--resume", type=Path, help="continue a run from its last.pt")
     p.add_argument("--init", type=Path, help="start from these weights (new optimiser)")
+    p.add_argument(
+        "--height",
+        type=int,
+        help="input height in pixels, a multiple of 16 (default: 64, or that of --init); --init"
+        " weights carry over to another height, as the network has no size-bound layer",
+    )
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
@@ -218,6 +224,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ship", type=Path, help="also write the best checkpoint here, fp16")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     return p.parse_args(argv)
+
+
+def at_height(model: FormulaRecognizer, height: int) -> FormulaRecognizer:
+    """The same weights reading inputs ``height`` pixels tall (feature rows scale with it)."""
+    if height <= 0 or height % 16:
+        raise SystemExit(f"--height {height}: use a positive multiple of 16")
+    resized = FormulaRecognizer(replace(model.config, height=height))
+    resized.load_state_dict(model.state_dict())
+    return resized
 
 
 def build_vocab(dictionary: Path) -> Vocabulary:
@@ -512,6 +527,10 @@ def main(args: argparse.Namespace) -> dict:
     else:
         vocab = build_vocab(args.dictionary)
         model = FormulaRecognizer(RecognizerConfig(num_classes=len(vocab)))
+    if args.height and args.height != model.config.height:
+        if resume is not None:
+            raise SystemExit(f"--height: {args.resume} continues at height {model.config.height}")
+        model = at_height(model, args.height)
     model.to(args.device).train()
     if args.device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -582,7 +601,13 @@ def main(args: argparse.Namespace) -> dict:
         entry = {"step": state["step"], "epoch": state["epoch"]}
         entry.update({f"{name}_exprate": m["exprate"] for name, m in metrics.items()})
         state["history"].append(entry)
-        log.info("epoch %d validation %s", state["epoch"], json.dumps(metrics))
+        # Named like the step lines; a time budget can end a run (and validate) mid-epoch.
+        where = (
+            f"epoch {state['epoch']} batch {state['batch']}/{stream.batches_per_epoch()}"
+            if state["batch"]
+            else f"end of epoch {state['epoch'] - 1}"
+        )
+        log.info("validation at step %d (%s) %s", state["step"], where, json.dumps(metrics))
         # Pooled exact matches over the validation sets (their sizes differ ten-fold),
         # token errors breaking ties.
         selection = sum(

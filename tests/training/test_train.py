@@ -145,14 +145,37 @@ def test_printed_formulas_are_drawn_as_they_are_used(tmp_path):
         assert int(lengths.sum()) == len(targets)
 
 
-def test_time_budget_ends_the_run_with_a_validation(latex_ocr_folder, tmp_path):
+def test_time_budget_ends_the_run_with_a_validation(latex_ocr_folder, tmp_path, caplog):
     out = tmp_path / "run"
     args = _args(
         out, latex_ocr_folder, _dictionary(tmp_path), 1000, "--schedule-minutes", "0.05",
         "--val-set", str(_val_folder(latex_ocr_folder, tmp_path)),
     )  # fmt: skip
-    state = train.main(args)
+    with caplog.at_level("INFO", logger=train.log.name):
+        state = train.main(args)
     assert 0.05 * 60 <= state["seconds"] < 0.05 * 60 + 30
+    validations = [r.getMessage() for r in caplog.records if "validation at step" in r.message]
+    assert f"(epoch {state['epoch']} batch {state['batch']}/" in validations[-1]
     assert state["epoch"] < 1000
     assert "printed_val_exprate" in state["history"][-1]
     assert load_checkpoint(out / "best.pt").metrics["printed_val"]["n"] == 2
+
+
+def test_init_weights_continue_at_another_height(latex_ocr_folder, tmp_path):
+    dictionary = _dictionary(tmp_path)
+    first = tmp_path / "first"
+    train.main(_args(first, latex_ocr_folder, dictionary, 1))
+    taller = tmp_path / "taller"
+    init = ("--init", str(first / "last.pt"))
+    train.main(_args(taller, latex_ocr_folder, dictionary, 1, *init, "--height", "80"))
+    before = load_checkpoint(first / "last.pt")
+    after = load_checkpoint(taller / "last.pt")
+    assert (before.config.height, after.config.height) == (64, 80)
+    assert after.model.state_dict().keys() == before.model.state_dict().keys()
+    image = torch.rand(1, 1, 80, 64)
+    log_probs, lengths = after.model.eval()(image, torch.tensor([64]))
+    assert lengths.tolist() == [8 * 5]  # 8 columns x 5 feature rows
+    with pytest.raises(SystemExit, match="multiple of 16"):
+        train.main(
+            _args(tmp_path / "odd", latex_ocr_folder, dictionary, 1, *init, "--height", "72")
+        )
