@@ -54,7 +54,7 @@ Reproduce the shipped checkpoint (see model_data/README.md for the exact history
     # (training.pack_ink), printed formulas drawn as used, 7 loader processes per run
     # (benchmarks/README.md, "Phase 9", has the packing commands):
     bash training/gpu_recipe.sh cache/gpu OUT 6 7
-    # phase 10 (shipped, sha256 9c3d7621...) starts from phase 9 as shipped, on the 2-core
+    # phase 10 (sha256 9c3d7621...) starts from phase 9 as shipped, on the 2-core
     # CPU: 100 minutes by the clock, printed formulas two thirds of each epoch; its ship.pt
     # (the epoch-4 validation, the best of the run) is model_data/recognizer.pt:
     python -m training.train --out runs/p10 --init model_data/recognizer.pt --lr 2.5e-4 \\
@@ -64,6 +64,16 @@ Reproduce the shipped checkpoint (see model_data/README.md for the exact history
         --printed-generated-share 0.8 --val-ink cache/gpu/crohme13.npz \\
         --val-set cache/printed_val --augment-prob 0.5 --epochs 1000 --schedule-minutes 100 \\
         --workers 1 --threads 1 --log-every 100 --ship runs/p10/ship.pt
+    # phase 11 (shipped, sha256 e66b0cba...) starts from phase 10 as shipped and reads
+    # inputs 80 pixels tall instead of 64 (same weights, one more row of features); its
+    # ship.pt (the validation at the end of the 95-minute budget) is model_data/recognizer.pt:
+    python -m training.train --out runs/h80 --init model_data/recognizer.pt --height 80 \\
+        --lr 3e-4 --seed 22 --crohme-ink cache/gpu/crohme_train.npz --ink-repeat 1 \\
+        --hand ../shared/data/hand --hand-repeat 3 --printed 24000 \\
+        --printed-formulas ../shared/data/crohme/train_caption.txt \\
+        --printed-generated-share 0.8 --val-ink cache/gpu/crohme13.npz \\
+        --val-set cache/printed_val --augment-prob 0.5 --epochs 1000 --schedule-minutes 95 \\
+        --workers 1 --threads 1 --log-every 100 --ship runs/h80/ship.pt
 
 Interrupt it at any time and continue with ``--resume runs/main/last.pt``: the batch order and
 augmentation are functions of (seed, epoch, batch), so a resumed run continues exactly.
