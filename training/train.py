@@ -64,7 +64,7 @@ Reproduce the shipped checkpoint (see model_data/README.md for the exact history
         --printed-generated-share 0.8 --val-ink cache/gpu/crohme13.npz \\
         --val-set cache/printed_val --augment-prob 0.5 --epochs 1000 --schedule-minutes 100 \\
         --workers 1 --threads 1 --log-every 100 --ship runs/p10/ship.pt
-    # phase 11 (shipped, sha256 e66b0cba...) starts from phase 10 as shipped and reads
+    # phase 11 (sha256 e66b0cba...) starts from phase 10 as shipped and reads
     # inputs 80 pixels tall instead of 64 (same weights, one more row of features); its
     # ship.pt (the validation at the end of the 95-minute budget) is model_data/recognizer.pt:
     python -m training.train --out runs/h80 --init model_data/recognizer.pt --height 80 \\
@@ -74,6 +74,15 @@ Reproduce the shipped checkpoint (see model_data/README.md for the exact history
         --printed-generated-share 0.8 --val-ink cache/gpu/crohme13.npz \\
         --val-set cache/printed_val --augment-prob 0.5 --epochs 1000 --schedule-minutes 95 \\
         --workers 1 --threads 1 --log-every 100 --ship runs/h80/ship.pt
+    # phase 12 (shipped, sha256 d995d682...) starts from phase 11 as shipped, ink weighted up;
+    # its ship.pt (the validation at the end of the 110-minute budget) is model_data/recognizer.pt:
+    python -m training.train --out runs/p12 --init model_data/recognizer.pt --lr 3e-4 \\
+        --seed 23 --crohme-ink cache/gpu/crohme_train.npz --ink-repeat 2 \\
+        --hand ../shared/data/hand --hand-repeat 3 --printed 16000 \\
+        --printed-formulas ../shared/data/crohme/train_caption.txt \\
+        --printed-generated-share 0.8 --val-ink cache/gpu/crohme13.npz \\
+        --val-set cache/printed_val --augment-prob 0.5 --epochs 1000 --schedule-minutes 110 \\
+        --workers 1 --threads 1 --log-every 100 --ship runs/p12/ship.pt
 
 Interrupt it at any time and continue with ``--resume runs/main/last.pt``: the batch order and
 augmentation are functions of (seed, epoch, batch), so a resumed run continues exactly.
