@@ -4,7 +4,8 @@ Page 1 is a born-digital worksheet: prose in PDF text plus formulas typeset with
 mathtext (Computer Modern) and embedded as images. Page 2 is a photographed exam: handwritten
 formulas from the ``hand`` validation split (CROHME-derived, CC BY-NC-SA 3.0) on a white page,
 slightly rotated, noisy, blurred and JPEG-compressed, embedded as one full-page image like a
-scanner would. ``sample.labels.json`` lists the true LaTeX of every formula in page order.
+scanner would. ``sample.labels.json`` lists the true LaTeX of every formula in page order, in
+the canonical tokens the recognizer writes (``\\left(`` becomes ``(``), so strings compare.
 
 Reproduce the committed files (deterministic apart from the PDF's file id):
     python examples/make_example.py
@@ -22,6 +23,8 @@ import matplotlib
 import numpy as np
 import pymupdf
 from matplotlib import mathtext
+
+from ocr_model.vocab import canonical_latex
 
 EXAMPLES = Path(__file__).resolve().parent
 DEFAULT_HAND = EXAMPLES.parent.parent / "shared" / "data" / "hand"
@@ -107,7 +110,7 @@ def exam_scan(hand: Path, numbers: list[int], dpi: int, rng: np.random.Generator
         page[y : y + ink.shape[0], x : x + ink.shape[1]] = np.minimum(
             page[y : y + ink.shape[0], x : x + ink.shape[1]], ink
         )
-        labels.append(formulas[int(matching[name])])
+        labels.append(canonical_latex(formulas[int(matching[name])]))
         y += ink.shape[0] + int(rng.integers(40, 70))
     # The look of a phone photo of paper: a slight rotation, uneven light, noise, blur, JPEG.
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), rng.uniform(-2.0, 2.0), 1.0)

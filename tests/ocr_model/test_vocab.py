@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from ocr_model.vocab import UnknownTokenError, Vocabulary, canonical_latex, tokenize_latex
@@ -111,3 +114,12 @@ def test_vocabulary_build_is_sorted_and_stable() -> None:
     second = Vocabulary.build(["c", "a + b"])
     assert first == second
     assert first.tokens == ("+", "a", "b", "c")
+
+
+def test_bundled_example_labels_are_canonical() -> None:
+    """The example's answer key compares string for string with what the recognizer writes."""
+    labels_path = Path(__file__).resolve().parents[2] / "examples" / "sample.labels.json"
+    pages = json.loads(labels_path.read_text())["pages"]
+    labels = [label for page in pages for label in page]
+    assert len(labels) == 10
+    assert all(canonical_latex(label) == label for label in labels)
