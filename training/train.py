@@ -83,15 +83,10 @@ Reproduce the shipped checkpoint (see model_data/README.md for the exact history
         --printed-generated-share 0.8 --val-ink cache/gpu/crohme13.npz \\
         --val-set cache/printed_val --augment-prob 0.5 --epochs 1000 --schedule-minutes 110 \\
         --workers 1 --threads 1 --log-every 100 --ship runs/p12/ship.pt
-    # phase 13 (shipped, sha256 71552263...) starts from phase 12 as shipped, same data, lr
-    # 2e-4, seed 29, 115 minutes; its ship.pt (end of epoch 3) is model_data/recognizer.pt:
-    python -m training.train --out runs/p13 --init model_data/recognizer.pt --lr 2e-4 \\
-        --seed 29 --crohme-ink cache/gpu/crohme_train.npz --ink-repeat 2 \\
-        --hand ../shared/data/hand --hand-repeat 3 --printed 16000 \\
-        --printed-formulas ../shared/data/crohme/train_caption.txt \\
-        --printed-generated-share 0.8 --val-ink cache/gpu/crohme13.npz \\
-        --val-set cache/printed_val --augment-prob 0.5 --epochs 1000 --schedule-minutes 115 \\
-        --workers 1 --threads 1 --log-every 100 --ship runs/p13/ship.pt
+    # phase 13 (shipped, sha256 71552263...) starts from phase 12 as shipped, with phase 12's
+    # command and only these flags changed; its ship.pt (end of epoch 3) is
+    # model_data/recognizer.pt:
+    #     --out runs/p13 --lr 2e-4 --seed 29 --schedule-minutes 115 --ship runs/p13/ship.pt
 
 Interrupt it at any time and continue with ``--resume runs/main/last.pt``: the batch order and
 augmentation are functions of (seed, epoch, batch), so a resumed run continues exactly.
