@@ -44,15 +44,23 @@ def _dictionary(tmp_path: Path) -> Path:
     return path
 
 
-def test_training_lowers_loss_and_ships_a_loadable_checkpoint(latex_ocr_folder, tmp_path):
+@pytest.mark.parametrize("precision", [[], ["--bf16"]], ids=["float32", "bf16-autocast"])
+def test_training_lowers_loss_and_ships_a_loadable_checkpoint(
+    latex_ocr_folder, tmp_path, precision
+):
     out = tmp_path / "run"
     ship = tmp_path / "shipped.pt"
-    state = train.main(_args(out, latex_ocr_folder, _dictionary(tmp_path), 12, "--ship", str(ship)))
+    dictionary = _dictionary(tmp_path)
+    args = _args(out, latex_ocr_folder, dictionary, 12, "--ship", str(ship), *precision)
+    state = train.main(args)
     losses = [h["loss"] for h in state["history"] if "loss" in h]
     assert losses[-1] < losses[0]
     shipped = load_checkpoint(ship)
     assert shipped.training_state is None  # shipped files carry no optimiser state
     assert (out / "curves.png").is_file()
+    # Autocast computes in bfloat16 but the weights it trains stay float32.
+    resumable = load_checkpoint(out / "last.pt").model
+    assert all(p.dtype == torch.float32 for p in resumable.parameters())
 
 
 def test_interrupted_run_resumes_where_it_stopped(latex_ocr_folder, tmp_path):
