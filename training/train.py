@@ -88,6 +88,20 @@ Reproduce the shipped checkpoint (see model_data/README.md for the exact history
     # model_data/recognizer.pt:
     #     --out runs/p13 --lr 2e-4 --seed 29 --schedule-minutes 115 --ship runs/p13/ship.pt
 
+From scratch in one run (not the shipped lineage; benchmarks/README.md, "From scratch on the
+CPU", has what it reached): random weights at 80 px, the same data mix, bfloat16 autocast,
+a learning-rate schedule over a fixed number of training minutes (140 measured; 345 is the
+6-hour plan):
+
+    python -m training.train --out runs/scratch --height 80 --lr 1e-3 --seed 31 \\
+        --crohme-ink cache/gpu/crohme_train.npz --ink-repeat 2 \\
+        --hand ../shared/data/hand --hand-repeat 3 --printed 16000 \\
+        --printed-formulas ../shared/data/crohme/train_caption.txt \\
+        --printed-generated-share 0.8 --val-ink cache/gpu/crohme13.npz \\
+        --val-set cache/printed_val --augment-prob 0.5 --epochs 1000 --schedule-minutes 140 \\
+        --validate-every 2 --bf16 --workers 1 --threads 2 --log-every 100 \\
+        --ship runs/scratch/ship.pt
+
 Interrupt it at any time and continue with ``--resume runs/main/last.pt``: the batch order and
 augmentation are functions of (seed, epoch, batch), so a resumed run continues exactly.
 """
