@@ -244,9 +244,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--bf16",
         action="store_true",
         help="run the forward pass under bfloat16 autocast (master weights and the CTC loss stay"
-        " float32): on a 2-core CPU with AMX, half the step time on a fixed batch and 147"
-        " against 125 steps/min over a real run (benchmarks/README.md); slower on CPUs"
-        " without bfloat16 instructions",
+        " float32): about half the step time on a fixed batch on both 2-core CPUs measured"
+        " (a Xeon with AMX, a Zen 5 EPYC with AVX-512 BF16; benchmarks/README.md); slower"
+        " on CPUs without bfloat16 instructions",
     )
     p.add_argument("--log-every", type=int, default=50, help="steps between log lines")
     p.add_argument("--save-every", type=int, default=200, help="steps between last.pt saves")
