@@ -102,6 +102,10 @@ steps on a Xeon, 25 692 on a Zen 5 EPYC; 345 is the 6-hour plan):
         --validate-every 2 --bf16 --workers 1 --threads 2 --log-every 100 \\
         --ship runs/scratch/ship.pt
 
+On a slower 2-core machine (80 px at 117 steps/min, 64 px at 172), 80 minutes at
+``--height 64`` then 40 at ``--height 80`` from ``--init runs/h64/last.pt --lr 3e-4`` reached the
+Xeon run's validation in 120 minutes (benchmarks/README.md, "A height curriculum").
+
 Interrupt it at any time and continue with ``--resume runs/main/last.pt``: the batch order and
 augmentation are functions of (seed, epoch, batch), so a resumed run continues exactly.
 """
