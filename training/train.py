@@ -147,6 +147,7 @@ from training.metrics import score
 from training.render_synthetic import (
     FormulaGenerator,
     FormulaSource,
+    PrintedInk,
     PrintedRecord,
     draw_printed,
     printed_records,
@@ -296,7 +297,8 @@ class SampleStream:
     Samples are drawn in chunks of ``CHUNK_BATCHES`` batches (sorted by width inside a chunk,
     so batches carry little padding). Data-loader workers each draw whole chunks, and the
     chunks reach training in their order, so a run with workers gives the same batches as
-    one without and resumes exactly too.
+    one without and resumes exactly too. One stream runs through all the epochs, so each
+    loader process keeps its ``PrintedInk`` rasters from epoch to epoch.
     """
 
     def __init__(
@@ -315,6 +317,7 @@ class SampleStream:
         # a repeated set (--hand-repeat) is decoded and kept once.
         paths = dict.fromkeys(s.path for s in samples if isinstance(s, ImageSample))
         self._images = {path: compact(load_image(path)) for path in paths}
+        self.printed_ink = PrintedInk()
 
     def batches_per_epoch(self) -> int:
         return math.ceil(len(self.samples) / self.config.batch_size)
@@ -324,7 +327,7 @@ class SampleStream:
         if isinstance(sample, ImageSample):
             image = self._images[sample.path]
         elif isinstance(sample, PrintedRecord):
-            image = draw_printed(sample, rng)
+            image = draw_printed(sample, rng, self.printed_ink)
             if image is None:
                 return None
         else:
@@ -340,45 +343,57 @@ class SampleStream:
         )
 
     def chunks(self, epoch: int, start_batch: int = 0, shard: int = 0, shards: int = 1):
-        """Yield the epoch's chunks from the one holding ``start_batch`` on, each as a list
-        of ``(batch_index, images, widths, targets, target_lengths)``; with ``shards`` > 1,
-        only every ``shards``-th of them, from the ``shard``-th."""
-        order = np.random.default_rng([self.config.seed, epoch]).permutation(len(self.samples))
+        """Yield the chunks from the one holding batch ``start_batch`` of ``epoch`` on, through
+        the last epoch, each as a list of ``(epoch, batch_index, images, widths, targets,
+        target_lengths)``; with ``shards`` > 1, only every ``shards``-th of them, from the
+        ``shard``-th."""
         size = self.config.batch_size
         chunk = size * CHUNK_BATCHES
         position = 0  # among the chunks still to train on
-        for chunk_start in range(0, len(order), chunk):
-            first_batch = chunk_start // size
-            last_batch = first_batch + math.ceil(min(chunk, len(order) - chunk_start) / size)
-            if last_batch <= start_batch:
-                continue
-            position += 1
-            if (position - 1) % shards != shard:
-                continue
-            rng = np.random.default_rng([self.config.seed, epoch, chunk_start])
-            indices = order[chunk_start : chunk_start + chunk].copy()
-            papers = [self._paper(i, rng) for i in indices]
-            for k in range(len(indices)):
-                while papers[k] is None:  # mathtext draws this formula in no font: replace it
-                    log.warning("%s: mathtext cannot draw it", self.samples[indices[k]].where)
-                    indices[k] = rng.integers(len(self.samples))
-                    papers[k] = self._paper(indices[k], rng)
-            inputs = [self._prepare(paper, rng) for paper in papers]
-            by_width = np.argsort([x.shape[1] for x in inputs], kind="stable")
-            groups = [by_width[k : k + size] for k in range(0, len(by_width), size)]
-            rng.shuffle(groups)
-            yield [
-                (
-                    first_batch + offset,
-                    *self._collate([inputs[g] for g in group], [indices[g] for g in group]),
-                )
-                for offset, group in enumerate(groups)
-                if first_batch + offset >= start_batch
-            ]
+        for current in range(epoch, self.config.epochs):
+            first_wanted = start_batch if current == epoch else 0
+            order = np.random.default_rng([self.config.seed, current]).permutation(
+                len(self.samples)
+            )
+            for chunk_start in range(0, len(order), chunk):
+                first_batch = chunk_start // size
+                last_batch = first_batch + math.ceil(min(chunk, len(order) - chunk_start) / size)
+                if last_batch <= first_wanted:
+                    continue
+                position += 1
+                if (position - 1) % shards != shard:
+                    continue
+                indices = order[chunk_start : chunk_start + chunk].copy()
+                rng = np.random.default_rng([self.config.seed, current, chunk_start])
+                batches = self._chunk(indices, rng)
+                yield [
+                    (current, first_batch + offset, *batch)
+                    for offset, batch in enumerate(batches)
+                    if first_batch + offset >= first_wanted
+                ]
 
-    def epoch(self, epoch: int, start_batch: int = 0, workers: int = 0):
-        """Yield ``(batch_index, images, widths, targets, target_lengths)`` in order; images
-        are uint8 (ink 255), a quarter of the bytes of float32 between processes."""
+    def _chunk(self, indices: np.ndarray, rng: np.random.Generator) -> list[tuple]:
+        """The chunk's samples drawn and prepared, collated into batches of similar width."""
+        papers = [self._paper(i, rng) for i in indices]
+        for k in range(len(indices)):
+            while papers[k] is None:  # mathtext draws this formula in no font: replace it
+                log.warning("%s: mathtext cannot draw it", self.samples[indices[k]].where)
+                indices[k] = rng.integers(len(self.samples))
+                papers[k] = self._paper(indices[k], rng)
+        inputs = [self._prepare(paper, rng) for paper in papers]
+        size = self.config.batch_size
+        by_width = np.argsort([x.shape[1] for x in inputs], kind="stable")
+        groups = [by_width[k : k + size] for k in range(0, len(by_width), size)]
+        rng.shuffle(groups)
+        return [
+            self._collate([inputs[g] for g in group], [indices[g] for g in group])
+            for group in groups
+        ]
+
+    def batches(self, epoch: int, start_batch: int = 0, workers: int = 0):
+        """Yield ``(epoch, batch_index, images, widths, targets, target_lengths)`` in order,
+        from batch ``start_batch`` of ``epoch`` through the last epoch; images are uint8 (ink
+        255), a quarter of the bytes of float32 between processes."""
         if workers:
             chunks = torch.utils.data.DataLoader(
                 _Chunks(self, epoch, start_batch),
@@ -407,8 +422,8 @@ class SampleStream:
 
 
 class _Chunks(torch.utils.data.IterableDataset):
-    """One epoch's chunks, dealt to data-loader workers in turn; the loader collects from the
-    workers in the same turn, so training sees the chunks in order."""
+    """The chunks from ``epoch`` on, dealt to data-loader workers in turn; the loader
+    collects from the workers in the same turn, so training sees the chunks in order."""
 
     def __init__(self, stream: SampleStream, epoch: int, start_batch: int):
         self.stream, self.epoch, self.start_batch = stream, epoch, start_batch
@@ -685,66 +700,66 @@ def main(args: argparse.Namespace) -> dict:
     device_type = torch.device(args.device).type
     began, first_step, running = time.time(), state["step"], []
     tick = time.time()
-    while state["epoch"] < config.epochs:
-        for batch_index, images, widths, targets, target_lengths in stream.epoch(
-            state["epoch"], state["batch"], args.workers
-        ):
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr * lr_factor(state["step"], progress(), config.warmup_steps)
-            images = images.to(args.device, non_blocking=True).float().div_(255)
-            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.bf16):
-                log_probs, lengths = model(images, widths.to(args.device))
-            loss = ctc(
-                log_probs.float().transpose(0, 1),
-                targets.to(args.device),
-                lengths,
-                target_lengths.to(args.device),
+    for epoch, batch_index, images, widths, targets, target_lengths in stream.batches(
+        state["epoch"], state["batch"], args.workers
+    ):
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * lr_factor(state["step"], progress(), config.warmup_steps)
+        images = images.to(args.device, non_blocking=True).float().div_(255)
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.bf16):
+            log_probs, lengths = model(images, widths.to(args.device))
+        loss = ctc(
+            log_probs.float().transpose(0, 1),
+            targets.to(args.device),
+            lengths,
+            target_lengths.to(args.device),
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+        state["step"] += 1
+        state["epoch"], state["batch"] = epoch, batch_index + 1
+        now = time.time()
+        state["seconds"] += now - tick
+        tick = now
+        running.append(loss.item())
+        if state["step"] % args.log_every == 0:
+            state["history"].append({"step": state["step"], "loss": float(np.mean(running))})
+            log.info(
+                "epoch %d batch %d/%d step %d loss %.4f lr %.2e %.1f min",
+                state["epoch"],
+                state["batch"],
+                stream.batches_per_epoch(),
+                state["step"],
+                np.mean(running),
+                optimizer.param_groups[0]["lr"],
+                (time.time() - began) / 60,
             )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimizer.step()
-            state["step"] += 1
-            state["batch"] = batch_index + 1
-            now = time.time()
-            state["seconds"] += now - tick
-            tick = now
-            running.append(loss.item())
-            if state["step"] % args.log_every == 0:
-                state["history"].append({"step": state["step"], "loss": float(np.mean(running))})
-                log.info(
-                    "epoch %d batch %d/%d step %d loss %.4f lr %.2e %.1f min",
-                    state["epoch"],
-                    state["batch"],
-                    stream.batches_per_epoch(),
-                    state["step"],
-                    np.mean(running),
-                    optimizer.param_groups[0]["lr"],
-                    (time.time() - began) / 60,
-                )
-                running = []
-            if budget and state["seconds"] >= budget:
-                log.info("time budget of %.1f min spent at step %d", budget / 60, state["step"])
-                validate()
-                return state
-            if state["step"] % args.save_every == 0:
-                save("last.pt")
-            out_of_time = args.max_minutes and time.time() - began > args.max_minutes * 60
-            if out_of_time or (args.max_steps and state["step"] - first_step >= args.max_steps):
-                save("last.pt")
-                log.info(
-                    "stopping at step %d; resume with --resume %s",
-                    state["step"],
-                    args.out / "last.pt",
-                )
-                return {}
-        state["epoch"] += 1
-        state["batch"] = 0
-        if state["epoch"] % args.validate_every == 0 or state["epoch"] == config.epochs:
+            running = []
+        if budget and state["seconds"] >= budget:
+            log.info("time budget of %.1f min spent at step %d", budget / 60, state["step"])
             validate()
-        else:
+            return state
+        if state["batch"] == stream.batches_per_epoch():
+            state["epoch"] += 1
+            state["batch"] = 0
+            if state["epoch"] % args.validate_every == 0 or state["epoch"] == config.epochs:
+                validate()
+            else:
+                save("last.pt")
+            tick = time.time()  # validation is not training time
+        if state["step"] % args.save_every == 0:
             save("last.pt")
-        tick = time.time()  # validation is not training time
+        out_of_time = args.max_minutes and time.time() - began > args.max_minutes * 60
+        if out_of_time or (args.max_steps and state["step"] - first_step >= args.max_steps):
+            save("last.pt")
+            log.info(
+                "stopping at step %d; resume with --resume %s",
+                state["step"],
+                args.out / "last.pt",
+            )
+            return {}
     return state
 
 

@@ -15,8 +15,12 @@ from training.render_synthetic import (
     HELD_OUT_FONT,
     TRAIN_FONTS,
     FormulaGenerator,
+    PrintedInk,
+    PrintedRecord,
+    draw_printed,
     main,
     parse_args,
+    rasterize_formula,
     read_formulas,
     render_dataset,
     render_formula,
@@ -96,6 +100,51 @@ def test_rendered_formula_is_dark_ink_on_white_paper_with_a_margin(font: str) ->
 
 def test_unrenderable_formula_gives_none() -> None:
     assert render_formula("x ^ { 2 } ^ { 3 }", "cm", 20, np.random.default_rng(0)) is None
+
+
+def test_printed_ink_is_parsed_once_per_formula_and_font_and_scaled_to_each_size() -> None:
+    inks = PrintedInk(size=28)
+    formula = r"\frac { a } { b } + x ^ { 2 }"
+    full = inks(formula, "cm", 28)
+    assert np.array_equal(full, rasterize_formula(formula, "cm", 28))
+    assert inks.kept_bytes == full.nbytes
+    half = inks(formula, "cm", 14)
+    assert inks.kept_bytes == full.nbytes  # the kept raster, scaled: nothing new kept
+    assert (
+        abs(half.shape[0] - full.shape[0] / 2) <= 1 and abs(half.shape[1] - full.shape[1] / 2) <= 1
+    )
+    # About what mathtext draws at that size: same extent within a few pixels, same ink mass.
+    direct = rasterize_formula(formula, "cm", 14)
+    assert np.abs(np.subtract(half.shape, direct.shape)).max() <= 3
+    assert 0.6 < half.sum() / direct.sum() < 1.4
+    inks("x", "stix", 20)
+    assert inks.kept_bytes > full.nbytes  # another font is another raster
+
+
+def test_printed_ink_remembers_formulas_mathtext_cannot_draw() -> None:
+    inks = PrintedInk()
+    assert inks("x ^ { 2 } ^ { 3 }", "cm", 20) is None
+    assert inks("x ^ { 2 } ^ { 3 }", "cm", 12) is None
+    assert inks.kept_bytes == 0
+
+
+def test_printed_ink_past_its_byte_budget_still_draws_but_keeps_nothing_more() -> None:
+    inks = PrintedInk(max_bytes=1)
+    first = inks("x + 1", "cm", 28)
+    kept = inks.kept_bytes
+    assert first is not None and kept == first.nbytes
+    assert inks("y - 2", "cm", 28) is not None
+    assert inks.kept_bytes == kept
+
+
+def test_drawn_printed_formula_is_deterministic_under_a_seed() -> None:
+    record = PrintedRecord(r"\sqrt { x + 1 }")
+    inks = PrintedInk()
+    first = draw_printed(record, np.random.default_rng(7), inks)
+    again = draw_printed(record, np.random.default_rng(7), PrintedInk())
+    kept = draw_printed(record, np.random.default_rng(7), inks)
+    assert first is not None and first.dtype == np.uint8 and first.min() < 100
+    assert np.array_equal(first, again) and np.array_equal(first, kept)
 
 
 def test_rendered_folder_is_read_back_with_its_labels(tmp_path: Path) -> None:

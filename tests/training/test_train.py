@@ -123,15 +123,20 @@ def test_two_validation_sets_with_one_name_are_refused(latex_ocr_folder, tmp_pat
 def test_data_loader_workers_give_the_same_batches_in_order(latex_ocr_folder, tmp_path):
     args = _args(tmp_path / "run", latex_ocr_folder, _dictionary(tmp_path), 1)
     vocab = train.build_vocab(args.dictionary)
-    config = train.TrainConfig(batch_size=1, seed=5)
+    config = train.TrainConfig(batch_size=1, seed=5, epochs=3)
     samples = train.load_training(args, vocab) * 30  # 120 samples: three chunks of 40
     stream = train.SampleStream(samples, vocab, RecognizerConfig(len(vocab)), config)
-    alone = list(stream.epoch(0, start_batch=50))
-    shared = list(stream.epoch(0, start_batch=50, workers=2))
-    assert [b[0] for b in shared] == list(range(50, 120))
-    assert [b[0] for b in alone] == [b[0] for b in shared]
+    alone = list(stream.batches(1, start_batch=50))
+    shared = list(stream.batches(1, start_batch=50, workers=2))
+    # From batch 50 of epoch 1 through the last epoch, in order, whatever the chunk boundaries.
+    expected = [(1, b) for b in range(50, 120)] + [(2, b) for b in range(120)]
+    assert [tuple(b[:2]) for b in shared] == expected
+    assert [tuple(b[:2]) for b in alone] == expected
     for a, b in zip(alone, shared, strict=True):
-        assert all(torch.equal(x, y) for x, y in zip(a[1:], b[1:], strict=True))
+        assert all(torch.equal(x, y) for x, y in zip(a[2:], b[2:], strict=True))
+    # Each epoch is its own permutation: epoch 2 does not repeat epoch 1's batches.
+    first_labels = [b[4].tolist() for b in stream.batches(1)][:120]
+    assert first_labels != [b[4].tolist() for b in alone[70:]]
 
 
 def test_printed_formulas_are_drawn_as_they_are_used(tmp_path):
@@ -144,11 +149,11 @@ def test_printed_formulas_are_drawn_as_they_are_used(tmp_path):
     vocab = train.build_vocab(dictionary)
     samples = train.load_training(args, vocab)
     assert len(samples) == 6 and all(isinstance(s, PrintedRecord) for s in samples)
-    config = train.TrainConfig(batch_size=2)
+    config = train.TrainConfig(batch_size=2, epochs=2)
     stream = train.SampleStream(samples, vocab, RecognizerConfig(len(vocab)), config)
-    batches = list(stream.epoch(0))
-    assert len(batches) == 3
-    for _, images, _, targets, lengths in batches:
+    batches = list(stream.batches(0))
+    assert [b[:2] for b in batches] == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+    for _, _, images, _, targets, lengths in batches:
         assert images.dtype == torch.uint8 and images.max() > 100  # ink was drawn
         assert int(lengths.sum()) == len(targets)
 
