@@ -197,7 +197,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--printed",
         type=int,
         default=0,
-        help="printed formulas per epoch drawn with mathtext as they are used (training fonts)",
+        help="printed formulas per epoch, drawn as they are used in a random training font and"
+        " size; each formula's raster per font is kept (about 16 kB) after mathtext first draws it",
     )
     p.add_argument(
         "--printed-formulas",
