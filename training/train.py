@@ -104,7 +104,9 @@ steps on a Xeon, 25 692 on a Zen 5 EPYC; 345 is the 6-hour plan):
 
 On a slower 2-core machine (80 px at 117 steps/min, 64 px at 172), 80 minutes at
 ``--height 64`` then 40 at ``--height 80`` from ``--init runs/h64/last.pt --lr 3e-4`` reached the
-Xeon run's validation in 120 minutes (benchmarks/README.md, "A height curriculum").
+Xeon run's validation in 120 minutes (benchmarks/README.md, "A height curriculum"); the same
+two commands on a slower Xeon (64 px at 130 steps/min, 80 px at 107) reached 342 (368 there)
+(benchmarks/README.md, "Kept mathtext rasters").
 
 Interrupt it at any time and continue with ``--resume runs/main/last.pt``: the batch order and
 augmentation are functions of (seed, epoch, batch), so a resumed run continues exactly.
