@@ -376,8 +376,15 @@ def draw_printed(
     fonts: tuple[str, ...] = TRAIN_FONTS,
     fontsize: tuple[float, float] = (12.0, 28.0),
 ) -> np.ndarray | None:
-    """``record`` as paper-domain uint8 gray in a random font and size; when mathtext cannot
-    draw it in that font, the other fonts are tried; ``None`` when none can."""
+    """``record`` as paper-domain uint8 gray (dark ink on white, cropped with a small random
+    margin) in a random font of ``fonts`` and size in ``fontsize`` points at ``DPI`` (12-28
+    gives symbols of about 15-40 px); when mathtext cannot draw it in that font, the other
+    fonts are tried; ``None`` when none can.
+
+    Usage:
+        >>> inks = PrintedInk()  # one per process: it keeps what mathtext drew
+        >>> image = draw_printed(PrintedRecord(r"x ^ { 2 }"), np.random.default_rng(0), inks)
+    """
     first, size = int(rng.integers(len(fonts))), rng.uniform(*fontsize)
     for k in range(len(fonts)):
         ink = inks(record.label, fonts[(first + k) % len(fonts)], size)
@@ -412,28 +419,6 @@ def rasterize_formula(latex: str, font: str, fontsize: float) -> np.ndarray:
     if not len(rows):
         raise RenderError("nothing drawn")
     return ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
-
-
-def render_formula(
-    latex: str, font: str, fontsize: float, rng: np.random.Generator
-) -> np.ndarray | None:
-    """A printed formula as paper-domain uint8 gray (dark ink on white), tightly cropped with a
-    small random margin; ``None`` when mathtext cannot render it.
-
-    Args:
-        latex: canonical tokens (``\\frac { a } { b }``); any LaTeX mathtext reads also works.
-        font: one of ``FONTS``.
-        fontsize: points at ``DPI`` (12-28 gives symbols of about 15-40 px).
-        rng: draws the margin.
-
-    Usage:
-        >>> image = render_formula(r"x ^ { 2 }", "cm", 20, np.random.default_rng(0))
-    """
-    try:
-        ink = rasterize_formula(latex, font, fontsize)
-    except RenderError:
-        return None
-    return _on_paper(ink, rng)
 
 
 def _on_paper(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -23,7 +23,6 @@ from training.render_synthetic import (
     rasterize_formula,
     read_formulas,
     render_dataset,
-    render_formula,
 )
 
 DICTIONARY_FILE = Path(__file__).parents[1] / "fixtures" / "crohme_dictionary.txt"
@@ -89,17 +88,17 @@ def test_generator_is_deterministic_under_a_seed(dictionary: frozenset[str]) -> 
 
 
 @pytest.mark.parametrize("font", [*TRAIN_FONTS, HELD_OUT_FONT])
-def test_rendered_formula_is_dark_ink_on_white_paper_with_a_margin(font: str) -> None:
-    image = render_formula(
-        r"\frac { x ^ { 2 } } { 2 } + \sqrt { y }", font, 20, np.random.default_rng(0)
-    )
+def test_drawn_formula_is_dark_ink_on_white_paper_with_a_margin(font: str) -> None:
+    record = PrintedRecord(r"\frac { x ^ { 2 } } { 2 } + \sqrt { y }")
+    image = draw_printed(record, np.random.default_rng(0), PrintedInk(), (font,), (20.0, 20.0))
     assert image is not None and image.dtype == np.uint8 and image.ndim == 2
     assert 20 < image.shape[0] < 120 and image.shape[1] > image.shape[0]
     assert image.min() < 60 and (image[0] == 255).all() and (image[:, -1] == 255).all()
 
 
-def test_unrenderable_formula_gives_none() -> None:
-    assert render_formula("x ^ { 2 } ^ { 3 }", "cm", 20, np.random.default_rng(0)) is None
+def test_formula_no_font_can_draw_gives_none() -> None:
+    record = PrintedRecord("x ^ { 2 } ^ { 3 }")
+    assert draw_printed(record, np.random.default_rng(0), PrintedInk()) is None
 
 
 def test_printed_ink_is_parsed_once_per_formula_and_font_and_scaled_to_each_size() -> None:
