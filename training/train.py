@@ -368,15 +368,16 @@ class SampleStream:
                     continue
                 indices = order[chunk_start : chunk_start + chunk].copy()
                 rng = np.random.default_rng([self.config.seed, current, chunk_start])
-                batches = self._chunk(indices, rng)
+                skip = max(0, first_wanted - first_batch)
+                batches = self._chunk(indices, rng, skip)
                 yield [
-                    (current, first_batch + offset, *batch)
+                    (current, first_batch + skip + offset, *batch)
                     for offset, batch in enumerate(batches)
-                    if first_batch + offset >= first_wanted
                 ]
 
-    def _chunk(self, indices: np.ndarray, rng: np.random.Generator) -> list[tuple]:
-        """The chunk's samples drawn and prepared, collated into batches of similar width."""
+    def _chunk(self, indices: np.ndarray, rng: np.random.Generator, skip: int) -> list[tuple]:
+        """The chunk's samples drawn and prepared, collated into batches of similar width,
+        but for the first ``skip`` of them (trained on before a resume)."""
         papers = [self._paper(i, rng) for i in indices]
         for k in range(len(indices)):
             while papers[k] is None:  # mathtext draws this formula in no font: replace it
@@ -390,7 +391,7 @@ class SampleStream:
         rng.shuffle(groups)
         return [
             self._collate([inputs[g] for g in group], [indices[g] for g in group])
-            for group in groups
+            for group in groups[skip:]
         ]
 
     def batches(self, epoch: int, start_batch: int = 0, workers: int = 0):
