@@ -192,3 +192,37 @@ def test_init_weights_continue_at_another_height(latex_ocr_folder, tmp_path):
         train.main(
             _args(tmp_path / "odd", latex_ocr_folder, dictionary, 1, *init, "--height", "72")
         )
+
+
+def test_moving_average_is_validated_beside_the_weights_and_resumes_exactly(
+    latex_ocr_folder, tmp_path
+):
+    val = _val_folder(latex_ocr_folder, tmp_path)
+    dictionary = _dictionary(tmp_path)
+    extra = ("--val-set", str(val), "--average", "0.9")
+    straight = train.main(_args(tmp_path / "a", latex_ocr_folder, dictionary, 2, *extra))
+    assert [h["epoch"] for h in straight["history"] if "average_printed_val_exprate" in h] == [1, 2]
+    train.main(_args(tmp_path / "b", latex_ocr_folder, dictionary, 2, *extra, "--max-steps", "3"))
+    resume = ("--resume", str(tmp_path / "b" / "last.pt"))
+    train.main(_args(tmp_path / "b", latex_ocr_folder, dictionary, 2, *extra, *resume))
+    a = load_checkpoint(tmp_path / "a" / "last.pt")
+    b = load_checkpoint(tmp_path / "b" / "last.pt")
+    live = a.model.state_dict()
+    averaged = a.training_state["moving_average"]
+    floating = [k for k in live if live[k].is_floating_point()]
+    assert any(not torch.allclose(averaged[k], live[k]) for k in floating)
+    for key, value in averaged.items():
+        assert torch.allclose(value, b.training_state["moving_average"][key], atol=1e-5), key
+    assert load_checkpoint(tmp_path / "a" / "best.pt").metadata["weights"] in (
+        "live",
+        "moving average",
+    )
+
+
+def test_bfloat16_instructions_are_read_from_the_cpu_flags():
+    zen5 = "flags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni"
+    sapphire_rapids = "flags\t\t: fpu avx2 avx512f amx_bf16 amx_tile"
+    ice_lake = "flags\t\t: fpu avx2 avx512f avx512_vnni avx512_bitalg"
+    assert train.cpu_computes_bfloat16(zen5)
+    assert train.cpu_computes_bfloat16(sapphire_rapids)
+    assert not train.cpu_computes_bfloat16(ice_lake)
